@@ -1,0 +1,20 @@
+// Package auth turns a WebSocket handshake into an identity exactly as
+// Django would: a Django session cookie or a djangorestframework-simplejwt
+// access token, verified with the project's SECRET_KEY.
+package auth
+
+import "time"
+
+// Identity is who a socket belongs to.
+type Identity struct {
+	// UserID is the user's primary key as text, as Django stores it in
+	// the session ("42") or simplejwt writes it (42 or "42").
+	UserID string
+	// Method says how the identity was proven: "session" or "jwt".
+	Method string
+	// Expires is when the credential stops being valid; zero if unknown.
+	Expires time.Time
+}
+
+// Anonymous reports whether the identity carries no user.
+func (id *Identity) Anonymous() bool { return id == nil || id.UserID == "" }
