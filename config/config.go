@@ -1,0 +1,113 @@
+// Package config loads the sidecar's YAML file: ${VAR} expansion, SIDECAR_*
+// environment overrides, defaults, and validation errors that name the
+// file, line and key.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/channels-sidecar/channels-sidecar/auth"
+	"github.com/channels-sidecar/channels-sidecar/bridge"
+	"github.com/channels-sidecar/channels-sidecar/metrics"
+	"github.com/channels-sidecar/channels-sidecar/proxy"
+)
+
+// Config is the whole configuration: each package owns its part.
+type Config struct {
+	proxy.Config `yaml:",inline"`
+	// ChannelLayer mirrors Django's CHANNEL_LAYERS["default"]["CONFIG"].
+	ChannelLayer bridge.Config `yaml:"channel_layer"`
+	// Auth mirrors Django's SECRET_KEY, SESSION_* and SIMPLE_JWT settings.
+	Auth auth.Config `yaml:"auth"`
+	// Metrics places /metrics, /healthz and /readyz.
+	Metrics metrics.Config `yaml:"metrics"`
+	// Log sets the log level and format.
+	Log LogConfig `yaml:"log"`
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	// Level is debug, info (the default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (the default) or json.
+	Format string `yaml:"format"`
+}
+
+// SlogLevel returns the level as slog's.
+func (l LogConfig) SlogLevel() slog.Level {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// SetDefaults fills every unset field with its documented default.
+func (c *Config) SetDefaults() {
+	c.Config.SetDefaults()
+	c.ChannelLayer.SetDefaults()
+	c.Auth.SetDefaults()
+	c.Metrics.SetDefaults()
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// AuthUsed reports whether any route looks at credentials.
+func (c *Config) AuthUsed() bool {
+	for _, r := range c.Routes {
+		if r.Auth != proxy.AuthNone {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks every part. Errors are *proxy.FieldError with the dotted
+// path of the offending key, so that Load can name its line.
+func (c *Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if err := c.ChannelLayer.Validate(); err != nil {
+		return section("channel_layer", err)
+	}
+	if c.Auth.SecretKey != "" || c.AuthUsed() {
+		for i, r := range c.Routes {
+			if r.Auth != proxy.AuthNone && c.Auth.SecretKey == "" {
+				return &proxy.FieldError{Field: fmt.Sprintf("routes[%d].auth", i),
+					Err: fmt.Errorf("route %s checks credentials, so auth.secret_key (Django's SECRET_KEY) must be set; use auth: none for a public route", r.Path)}
+			}
+		}
+		if err := c.Auth.Validate(); err != nil {
+			return section("auth", err)
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		return &proxy.FieldError{Field: "log.level", Err: fmt.Errorf("want debug, info, warn or error, not %q", c.Log.Level)}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return &proxy.FieldError{Field: "log.format", Err: fmt.Errorf("want text or json, not %q", c.Log.Format)}
+	}
+	return nil
+}
+
+func section(name string, err error) error {
+	if fe, ok := err.(*proxy.FieldError); ok {
+		return &proxy.FieldError{Field: name + "." + fe.Field, Err: fe.Err}
+	}
+	return &proxy.FieldError{Field: name, Err: err}
+}

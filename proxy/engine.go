@@ -1,0 +1,320 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/channels-sidecar/channels-sidecar/bridge"
+)
+
+// This file is the route engine: what a connection does on connect, on an
+// inbound frame and on a group event, as its RouteConfig declares.
+
+// scope resolves placeholders for this connection. msg and event are the
+// inbound frame and the group event when there is one.
+func (c *conn) scope(msg, event map[string]any) Scope {
+	return func(name string) (any, bool) {
+		if v, ok := c.params[name]; ok {
+			return v, true
+		}
+		head, rest, _ := strings.Cut(name, ".")
+		switch head {
+		case "now":
+			return pythonISOTime(time.Now()), true
+		case "channel":
+			return c.channel, true
+		case "user":
+			return c.userField(rest)
+		case "msg":
+			if msg == nil || rest == "" {
+				return msg, msg != nil
+			}
+			return lookupPath(msg, rest)
+		case "event":
+			if event == nil || rest == "" {
+				return event, event != nil
+			}
+			return lookupPath(event, rest)
+		}
+		return nil, false
+	}
+}
+
+func (c *conn) userField(field string) (any, bool) {
+	anon := c.ident.Anonymous()
+	switch field {
+	case "id":
+		if anon {
+			return nil, true
+		}
+		// A numeric primary key keeps its JSON type, as user.id in Python.
+		if n, err := strconv.ParseInt(c.ident.UserID, 10, 64); err == nil {
+			return n, true
+		}
+		return c.ident.UserID, true
+	case "is_authenticated":
+		return !anon, true
+	case "is_anonymous":
+		return anon, true
+	}
+	return nil, false
+}
+
+// pythonISOTime formats like Python's datetime.isoformat() on an aware UTC
+// datetime, the form Channels consumers usually send.
+func pythonISOTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000+00:00")
+}
+
+func (c *conn) onConnect() {
+	sc := c.scope(nil, nil)
+	for _, a := range c.route.onConnect {
+		c.runAction(a, sc, nil)
+	}
+}
+
+// errorFrame tells the client its frame was not acted on. The socket stays
+// open.
+func (c *conn) errorFrame(reason, message string) {
+	c.srv.metrics.FrameErrors.WithLabelValues(reason).Inc()
+	b, _ := json.Marshal(map[string]any{"type": "error", "error": reason, "message": message})
+	c.send(b)
+}
+
+func (c *conn) onFrame(data []byte) {
+	msg, err := decodeFrame(data)
+	if err != nil {
+		c.errorFrame("invalid_json", err.Error())
+		return
+	}
+	r := c.route
+	var a *action
+	if d := r.cfg.Receive.Discriminator; d != "" {
+		if key, ok := msg[d].(string); ok {
+			a = r.handlers[key]
+		}
+	}
+	if a == nil {
+		a = r.fallback
+	}
+	if a == nil {
+		if d := r.cfg.Receive.Discriminator; d != "" {
+			c.errorFrame("unknown_type", "no handler for this "+d)
+		} else {
+			c.errorFrame("not_accepted", "this route does not accept frames")
+		}
+		return
+	}
+	c.runAction(a, c.scope(msg, nil), msg)
+}
+
+// decodeFrame parses a JSON object, keeping integers as int64 and other
+// numbers as float64, as Python's json module does.
+func decodeFrame(data []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, errNotJSON
+	}
+	if dec.More() {
+		return nil, errNotJSON
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errNotJSON
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errNotObject
+	}
+	return normalizeNumbers(m).(map[string]any), nil
+}
+
+type frameError string
+
+func (e frameError) Error() string { return string(e) }
+
+const (
+	errNotJSON   = frameError("frame is not valid JSON")
+	errNotObject = frameError("frame must be a JSON object")
+)
+
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		s := x.String()
+		if !strings.ContainsAny(s, ".eE") {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return n
+			}
+			if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+				return n
+			}
+		}
+		f, _ := strconv.ParseFloat(s, 64)
+		return f
+	case map[string]any:
+		for k, item := range x {
+			x[k] = normalizeNumbers(item)
+		}
+		return x
+	case []any:
+		for i, item := range x {
+			x[i] = normalizeNumbers(item)
+		}
+		return x
+	}
+	return v
+}
+
+// runAction performs one declared action. frame is the inbound frame, or
+// nil on connect.
+func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
+	if a.send != nil {
+		b, err := json.Marshal(a.send.render(sc))
+		if err != nil {
+			c.log.Error("rendering reply failed", "err", err)
+		} else {
+			c.send(b)
+		}
+	}
+	if !a.hasGroupS {
+		return
+	}
+	group := a.group.renderString(sc)
+	if !validGroupName(group) {
+		c.errorFrame("invalid_group", "the target group name is not valid")
+		return
+	}
+	event := make(bridge.Message, len(frame)+2)
+	if a.forward {
+		for k, v := range frame {
+			event[k] = v
+		}
+	}
+	if m, ok := a.event.render(sc).(map[string]any); ok {
+		for k, v := range m {
+			event[k] = v
+		}
+	}
+	if _, ok := event["type"].(string); !ok {
+		c.errorFrame("invalid_event", "the event has no string type")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.srv.layer.GroupSend(ctx, group, event); err != nil {
+		c.srv.metrics.LayerErrors.WithLabelValues("group_send").Inc()
+		c.log.Warn("group_send failed", "group", group, "err", err)
+		c.errorFrame("unavailable", "the message could not be delivered, try again")
+	}
+}
+
+// onEvent turns a group event into a frame for this socket. It runs on the
+// layer's receive goroutine and must not block.
+func (c *conn) onEvent(msg bridge.Message) {
+	c.srv.metrics.LayerReceived.Inc()
+	typ, _ := msg["type"].(string)
+	rule := c.route.events[typ]
+	var frame any
+	switch {
+	case rule != nil && rule.drop:
+		return
+	case rule != nil && rule.frame != nil:
+		frame = rule.frame.render(c.scope(nil, msg))
+	case rule == nil && c.route.dropOther:
+		c.srv.metrics.EventsDropped.WithLabelValues("unknown_type").Inc()
+		return
+	default:
+		out := make(map[string]any, len(msg))
+		for k, v := range msg {
+			if !strings.HasPrefix(k, "__asgi") {
+				out[k] = v
+			}
+		}
+		frame = out
+	}
+	b, err := json.Marshal(jsonSafe(frame))
+	if err != nil {
+		c.srv.metrics.EventsDropped.WithLabelValues("unencodable").Inc()
+		c.log.Warn("event cannot be sent as JSON", "type", typ, "err", err)
+		return
+	}
+	c.send(b)
+}
+
+// jsonSafe turns values msgpack can carry and JSON cannot (bytes, maps
+// with non-string keys) into JSON-friendly ones. It copies only what it
+// changes: one event's values are shared by every socket it goes to.
+func jsonSafe(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case map[string]any:
+		var out map[string]any
+		for k, item := range x {
+			if fixed := jsonSafe(item); !sameValue(fixed, item) {
+				if out == nil {
+					out = make(map[string]any, len(x))
+					for k2, v2 := range x {
+						out[k2] = v2
+					}
+				}
+				out[k] = fixed
+			}
+		}
+		if out != nil {
+			return out
+		}
+		return x
+	case []any:
+		var out []any
+		for i, item := range x {
+			if fixed := jsonSafe(item); !sameValue(fixed, item) {
+				if out == nil {
+					out = append([]any(nil), x...)
+				}
+				out[i] = fixed
+			}
+		}
+		if out != nil {
+			return out
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, item := range x {
+			m[stringify(k)] = jsonSafe(item)
+		}
+		return m
+	}
+	return v
+}
+
+// sameValue reports whether jsonSafe left a value untouched: containers are
+// compared by identity, since only a changed one is a new value.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && len(x) == len(y) && (len(x) == 0 || samePtrMap(x, y))
+	case []any:
+		y, ok := b.([]any)
+		return ok && len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
+	case string:
+		_, isBytes := b.([]byte)
+		return !isBytes
+	case map[any]any:
+		return false
+	}
+	return true
+}
+
+func samePtrMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}

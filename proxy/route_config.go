@@ -1,0 +1,298 @@
+package proxy
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Auth levels a route can demand at the handshake.
+const (
+	// AuthNone ignores credentials: every socket is anonymous.
+	AuthNone = "none"
+	// AuthOptional identifies the user when a valid credential is offered
+	// and lets anonymous sockets in otherwise, as Channels'
+	// AuthMiddlewareStack does.
+	AuthOptional = "optional"
+	// AuthRequired refuses the handshake with HTTP 403 unless a valid
+	// credential is offered.
+	AuthRequired = "required"
+)
+
+// RouteConfig declares one WebSocket route: the Go equivalent of a
+// Channels consumer.
+type RouteConfig struct {
+	// Path is the URL pattern, with typed parameters as in Django:
+	// /ws/chat/project/{project_id:int}/. Types: str (default), int,
+	// slug, uuid, path.
+	Path string `yaml:"path"`
+	// Auth is none, optional (the default) or required.
+	Auth string `yaml:"auth"`
+	// Groups are the groups every socket of the route joins, as templates
+	// of path parameters and user fields: "room_{name}", "user_{user.id}".
+	Groups []string `yaml:"groups"`
+	// OnConnect lists frames sent to the socket right after it is
+	// accepted.
+	OnConnect []ActionConfig `yaml:"on_connect"`
+	// Receive says what inbound frames do.
+	Receive ReceiveConfig `yaml:"receive"`
+	// Events maps a group event type to the frame the socket gets. An
+	// event type with no entry is forwarded as it is, without the
+	// layer's internal keys, unless UnknownEvents is "drop".
+	Events map[string]EventConfig `yaml:"events"`
+	// UnknownEvents is forward (the default) or drop.
+	UnknownEvents string `yaml:"unknown_events"`
+}
+
+// ActionConfig is one thing to do: send a frame to the socket, or send an
+// event to a group.
+type ActionConfig struct {
+	// Send is a frame template sent to the socket itself.
+	Send any `yaml:"send"`
+	// GroupSend sends an event to a group.
+	GroupSend *GroupSendConfig `yaml:"group_send"`
+}
+
+// ReceiveConfig dispatches inbound JSON frames.
+type ReceiveConfig struct {
+	// Discriminator is the frame field that selects a handler, such as
+	// "type" or "action". Empty: every frame goes to Default.
+	Discriminator string `yaml:"discriminator"`
+	// Handlers maps discriminator values to handlers.
+	Handlers map[string]ActionConfig `yaml:"handlers"`
+	// Default handles frames no handler matched. Without one, such a
+	// frame gets an error frame and the socket stays open.
+	Default *ActionConfig `yaml:"default"`
+}
+
+// GroupSendConfig builds an event and sends it to a group.
+type GroupSendConfig struct {
+	// Group is the target group, a template.
+	Group string `yaml:"group"`
+	// Event is the event template; it must set "type".
+	Event map[string]any `yaml:"event"`
+	// ForwardFrame copies every field of the inbound frame into the event
+	// before Event's fields are applied.
+	ForwardFrame bool `yaml:"forward_frame"`
+}
+
+// EventConfig turns one group event type into a frame.
+type EventConfig struct {
+	// Frame is the frame template; placeholders read {event.field}. Empty:
+	// the event is forwarded as it is.
+	Frame any `yaml:"frame"`
+	// Drop discards events of this type.
+	Drop bool `yaml:"drop"`
+}
+
+var groupNameRE = regexp.MustCompile(`^[a-zA-Z\d\-_.]+$`)
+
+// validGroupName applies Channels' group name rules.
+func validGroupName(s string) bool { return len(s) < 100 && groupNameRE.MatchString(s) }
+
+// route is a compiled RouteConfig.
+type route struct {
+	cfg       *RouteConfig
+	pattern   *pathPattern
+	groups    []*template
+	onConnect []*action
+	handlers  map[string]*action
+	fallback  *action
+	events    map[string]*eventRule
+	dropOther bool
+}
+
+type action struct {
+	send      *template
+	group     *template
+	event     *template
+	forward   bool
+	hasGroupS bool
+}
+
+type eventRule struct {
+	frame *template
+	drop  bool
+}
+
+// compileRoute checks a route and prepares its templates. Errors name the
+// field, relative to the route.
+func compileRoute(rc *RouteConfig) (*route, error) {
+	r := &route{cfg: rc, handlers: map[string]*action{}, events: map[string]*eventRule{}}
+	var err error
+	if r.pattern, err = compilePathPattern(rc.Path); err != nil {
+		return nil, fieldErr("path", err)
+	}
+	switch rc.Auth {
+	case "":
+		rc.Auth = AuthOptional
+	case AuthNone, AuthOptional, AuthRequired:
+	default:
+		return nil, fieldErr("auth", fmt.Errorf("unknown auth level %q (want none, optional or required)", rc.Auth))
+	}
+	params := map[string]bool{}
+	for _, n := range r.pattern.names {
+		params[n] = true
+	}
+	checkNames := func(field string, t *template, allowed ...string) error {
+		var bad error
+		t.placeholders(func(name string) {
+			if bad != nil {
+				return
+			}
+			head, _, _ := strings.Cut(name, ".")
+			if params[name] || name == "now" || name == "channel" {
+				return
+			}
+			for _, a := range allowed {
+				if head == a {
+					return
+				}
+			}
+			bad = fieldErr(field, fmt.Errorf("unknown placeholder {%s}: use a path parameter (%s), user.*, now%s",
+				name, strings.Join(r.pattern.names, ", "), allowedList(allowed)))
+		})
+		return bad
+	}
+	for i, g := range rc.Groups {
+		t, err := compileString(g)
+		if err != nil {
+			return nil, fieldErr(fmt.Sprintf("groups[%d]", i), err)
+		}
+		if err := checkNames(fmt.Sprintf("groups[%d]", i), t, "user"); err != nil {
+			return nil, err
+		}
+		if t.kind == kindLiteral && !validGroupName(g) {
+			return nil, fieldErr(fmt.Sprintf("groups[%d]", i), fmt.Errorf("%q is not a valid group name (letters, digits, - _ . and fewer than 100 characters)", g))
+		}
+		r.groups = append(r.groups, t)
+	}
+	compileAction := func(field string, ac *ActionConfig, allowed ...string) (*action, error) {
+		a := &action{}
+		if ac.Send == nil && ac.GroupSend == nil {
+			return nil, fieldErr(field, fmt.Errorf("needs send or group_send"))
+		}
+		if ac.Send != nil {
+			t, err := compileTemplate(ac.Send)
+			if err != nil {
+				return nil, fieldErr(field+".send", err)
+			}
+			if err := checkNames(field+".send", t, allowed...); err != nil {
+				return nil, err
+			}
+			a.send = t
+		}
+		if gs := ac.GroupSend; gs != nil {
+			if gs.Group == "" {
+				return nil, fieldErr(field+".group_send.group", fmt.Errorf("is required"))
+			}
+			t, err := compileString(gs.Group)
+			if err != nil {
+				return nil, fieldErr(field+".group_send.group", err)
+			}
+			if err := checkNames(field+".group_send.group", t, allowed...); err != nil {
+				return nil, err
+			}
+			ev := map[string]any{}
+			for k, v := range gs.Event {
+				ev[k] = v
+			}
+			if _, ok := ev["type"]; !ok && !gs.ForwardFrame {
+				return nil, fieldErr(field+".group_send.event", fmt.Errorf("must set type"))
+			}
+			et, err := compileTemplate(ev)
+			if err != nil {
+				return nil, fieldErr(field+".group_send.event", err)
+			}
+			if err := checkNames(field+".group_send.event", et, allowed...); err != nil {
+				return nil, err
+			}
+			a.group, a.event, a.forward, a.hasGroupS = t, et, gs.ForwardFrame, true
+		}
+		return a, nil
+	}
+	for i := range rc.OnConnect {
+		a, err := compileAction(fmt.Sprintf("on_connect[%d]", i), &rc.OnConnect[i], "user")
+		if err != nil {
+			return nil, err
+		}
+		r.onConnect = append(r.onConnect, a)
+	}
+	for _, k := range sortedActionKeys(rc.Receive.Handlers) {
+		ac := rc.Receive.Handlers[k]
+		a, err := compileAction("receive.handlers."+k, &ac, "user", "msg")
+		if err != nil {
+			return nil, err
+		}
+		r.handlers[k] = a
+	}
+	if len(rc.Receive.Handlers) > 0 && rc.Receive.Discriminator == "" {
+		rc.Receive.Discriminator = "type"
+	}
+	if rc.Receive.Default != nil {
+		if r.fallback, err = compileAction("receive.default", rc.Receive.Default, "user", "msg"); err != nil {
+			return nil, err
+		}
+	}
+	for k, ec := range rc.Events {
+		er := &eventRule{drop: ec.Drop}
+		if ec.Frame != nil {
+			t, err := compileTemplate(ec.Frame)
+			if err != nil {
+				return nil, fieldErr("events."+k+".frame", err)
+			}
+			if err := checkNames("events."+k+".frame", t, "user", "event"); err != nil {
+				return nil, err
+			}
+			er.frame = t
+		}
+		r.events[k] = er
+	}
+	switch rc.UnknownEvents {
+	case "", "forward":
+		rc.UnknownEvents = "forward"
+	case "drop":
+		r.dropOther = true
+	default:
+		return nil, fieldErr("unknown_events", fmt.Errorf("want forward or drop, not %q", rc.UnknownEvents))
+	}
+	return r, nil
+}
+
+func allowedList(a []string) string {
+	if len(a) == 0 {
+		return ""
+	}
+	s := make([]string, len(a))
+	for i, x := range a {
+		s[i] = x + ".*"
+	}
+	return ", " + strings.Join(s, ", ")
+}
+
+func sortedActionKeys(m map[string]ActionConfig) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// FieldError is a config error at a dotted field path, so that the config
+// loader can name the YAML line.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(field string, err error) error {
+	if fe, ok := err.(*FieldError); ok {
+		return &FieldError{Field: field + "." + fe.Field, Err: fe.Err}
+	}
+	return &FieldError{Field: field, Err: err}
+}

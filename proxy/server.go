@@ -1,0 +1,289 @@
+// Package proxy is the sidecar's front door: a fasthttp server that takes
+// WebSocket upgrades on declared routes, runs each route's engine, and
+// reverse-proxies every other request to Django.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+
+	"github.com/channels-sidecar/channels-sidecar/auth"
+	"github.com/channels-sidecar/channels-sidecar/bridge"
+	"github.com/channels-sidecar/channels-sidecar/metrics"
+)
+
+// Config is the front door's configuration.
+type Config struct {
+	// Listen is the address to serve on. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Upstream is the Django server that gets every other request.
+	Upstream UpstreamConfig `yaml:"upstream"`
+	// WebSocket tunes connections.
+	WebSocket WebSocketConfig `yaml:"websocket"`
+	// Routes are the WebSocket routes, tried in order.
+	Routes []RouteConfig `yaml:"routes"`
+	// Demo serves a small chat page at / that uses the first route.
+	Demo bool `yaml:"demo"`
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	c.Upstream.SetDefaults()
+	c.WebSocket.SetDefaults()
+}
+
+// Validate checks the configuration and compiles nothing.
+func (c *Config) Validate() error {
+	if err := c.Upstream.Validate(); err != nil {
+		return fieldErr("upstream", err)
+	}
+	if err := c.WebSocket.Validate(); err != nil {
+		return fieldErr("websocket", err)
+	}
+	for i := range c.Routes {
+		rc := c.Routes[i]
+		if _, err := compileRoute(&rc); err != nil {
+			return fieldErr(fmt.Sprintf("routes[%d]", i), err)
+		}
+	}
+	return nil
+}
+
+// Authenticator turns a handshake into an identity; see package auth.
+type Authenticator interface {
+	Authenticate(h auth.Handshake, now time.Time) (*auth.Identity, error)
+}
+
+// Deps are the parts the server is wired to.
+type Deps struct {
+	Layer     bridge.Layer
+	Hub       *Hub
+	Auth      Authenticator // nil: every socket is anonymous
+	Metrics   *metrics.Metrics
+	Endpoints *metrics.Endpoints
+	Log       *slog.Logger
+}
+
+// Server is the HTTP and WebSocket server.
+type Server struct {
+	cfg       Config
+	routes    []*route
+	layer     bridge.Layer
+	hub       *Hub
+	auth      Authenticator
+	metrics   *metrics.Metrics
+	endpoints *metrics.Endpoints
+	log       *slog.Logger
+	pass      *Passthrough
+	upgrader  websocket.FastHTTPUpgrader
+	srv       *fasthttp.Server
+	nextID    atomic.Uint64
+	origins   map[string]bool
+}
+
+// NewServer compiles the routes and prepares the server.
+func NewServer(cfg Config, d Deps) (*Server, error) {
+	cfg.SetDefaults()
+	s := &Server{
+		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, metrics: d.Metrics,
+		endpoints: d.Endpoints, log: d.Log, origins: map[string]bool{},
+	}
+	for i := range cfg.Routes {
+		r, err := compileRoute(&s.cfg.Routes[i])
+		if err != nil {
+			return nil, fieldErr(fmt.Sprintf("routes[%d]", i), err)
+		}
+		s.routes = append(s.routes, r)
+	}
+	for _, o := range cfg.WebSocket.AllowedOrigins {
+		s.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	if cfg.Upstream.URL != "" {
+		p, err := NewPassthrough(cfg.Upstream, d.Log)
+		if err != nil {
+			return nil, fieldErr("upstream", err)
+		}
+		s.pass = p
+	}
+	s.upgrader = websocket.FastHTTPUpgrader{
+		HandshakeTimeout:  cfg.WebSocket.HandshakeTimeout,
+		EnableCompression: *cfg.WebSocket.Compression,
+		// The Origin was checked before Upgrade is called.
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+		Error: func(ctx *fasthttp.RequestCtx, status int, reason error) {
+			ctx.Error(reason.Error(), status)
+		},
+	}
+	s.srv = &fasthttp.Server{
+		Handler:               s.handle,
+		Name:                  "channels-sidecar",
+		NoDefaultServerHeader: true,
+		ReadTimeout:           60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		MaxRequestBodySize:    int(cfg.Upstream.MaxBodySize),
+		StreamRequestBody:     true,
+		Logger:                slogPrintf{d.Log},
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown closes every WebSocket with 1001 and stops the server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.hub.closeAll(closeGoingAway, "server shutting down")
+	err := s.srv.ShutdownWithContext(ctx)
+	if s.pass != nil {
+		s.pass.Close()
+	}
+	return err
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if s.endpoints != nil && s.endpoints.Serve(ctx) {
+		return
+	}
+	if websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		s.serveWebSocket(ctx)
+		return
+	}
+	if s.cfg.Demo && string(ctx.Path()) == "/" && (ctx.IsGet() || ctx.IsHead()) {
+		s.serveDemo(ctx)
+		return
+	}
+	if s.pass != nil {
+		s.pass.ServeHTTP(ctx)
+		return
+	}
+	ctx.Error("channels-sidecar: no upstream is configured for this path\n", fasthttp.StatusNotFound)
+}
+
+// reject refuses a handshake with an HTTP status, a short body and a
+// counted, logged reason.
+func (s *Server) reject(ctx *fasthttp.RequestCtx, status int, reason, body string) {
+	s.metrics.HandshakesRejected.WithLabelValues(reason).Inc()
+	s.log.Info("websocket handshake refused", "path", string(ctx.Path()), "reason", reason,
+		"remote", ctx.RemoteAddr().String())
+	ctx.Error(body+"\n", status)
+}
+
+func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	var rt *route
+	var params map[string]any
+	for _, r := range s.routes {
+		if p, ok := r.pattern.match(path); ok {
+			rt, params = r, p
+			break
+		}
+	}
+	if rt == nil {
+		s.reject(ctx, fasthttp.StatusNotFound, "no_route", "no WebSocket route for this path")
+		return
+	}
+	if !s.originAllowed(ctx) {
+		s.reject(ctx, fasthttp.StatusForbidden, "origin", "origin not allowed")
+		return
+	}
+	var ident *auth.Identity
+	if rt.cfg.Auth != AuthNone && s.auth != nil {
+		h := auth.Handshake{
+			Cookie:        string(ctx.Request.Header.Peek("Cookie")),
+			Query:         string(ctx.URI().QueryString()),
+			Authorization: string(ctx.Request.Header.Peek("Authorization")),
+		}
+		id, err := s.auth.Authenticate(h, time.Now())
+		if err != nil {
+			reason := "invalid"
+			var f *auth.Failure
+			if errors.As(err, &f) {
+				reason = f.Reason
+			}
+			s.metrics.AuthFailures.WithLabelValues(reason).Inc()
+			if rt.cfg.Auth == AuthRequired {
+				s.reject(ctx, fasthttp.StatusForbidden, "auth_"+reason, "forbidden: credentials refused")
+				return
+			}
+			s.log.Info("credential refused, continuing as anonymous", "path", path, "reason", reason)
+		} else {
+			ident = id
+		}
+	}
+	if rt.cfg.Auth == AuthRequired && ident.Anonymous() {
+		s.reject(ctx, fasthttp.StatusForbidden, "auth_missing", "forbidden: authentication required")
+		return
+	}
+	id := s.nextID.Add(1)
+	c := &conn{
+		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params, ident: ident,
+		channel: s.layer.NewChannel(), out: make(chan []byte, s.cfg.WebSocket.SendQueue),
+		done: make(chan struct{}),
+	}
+	c.log = s.log.With("conn", id, "route", rt.cfg.Path)
+	sc := c.scope(nil, nil)
+	for _, g := range rt.groups {
+		name := g.renderString(sc)
+		if !validGroupName(name) {
+			s.reject(ctx, fasthttp.StatusBadRequest, "invalid_group", "bad request: path gives an invalid group name")
+			return
+		}
+		c.groups = append(c.groups, name)
+	}
+	c.compress = s.upgrader.EnableCompression && strings.Contains(
+		strings.ToLower(string(ctx.Request.Header.Peek("Sec-WebSocket-Extensions"))), "permessage-deflate")
+	err := s.upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
+		c.ws = ws
+		c.run()
+	})
+	if err != nil {
+		s.metrics.HandshakesRejected.WithLabelValues("bad_handshake").Inc()
+		s.log.Info("websocket upgrade failed", "path", path, "err", err)
+	}
+}
+
+// originAllowed applies the allowed_origins list, or, without one, accepts a
+// missing Origin (non-browser clients) and a same-host Origin.
+func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) bool {
+	var origins [][]byte
+	ctx.Request.Header.VisitAll(func(k, v []byte) {
+		if strings.EqualFold(string(k), "Origin") {
+			origins = append(origins, v)
+		}
+	})
+	if len(origins) > 1 {
+		return false
+	}
+	if len(origins) == 0 {
+		return len(s.origins) == 0
+	}
+	origin := strings.ToLower(strings.TrimRight(string(origins[0]), "/"))
+	if len(s.origins) > 0 {
+		return s.origins[origin]
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, string(ctx.Host()))
+}
+
+// slogPrintf adapts fasthttp's logger to slog.
+type slogPrintf struct{ l *slog.Logger }
+
+func (p slogPrintf) Printf(format string, args ...any) {
+	p.l.Warn(fmt.Sprintf(format, args...), "component", "http")
+}
