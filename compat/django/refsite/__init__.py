@@ -1,0 +1,1 @@
+"""Reference Django project that the sidecar's tests use as the upstream."""

@@ -1,0 +1,13 @@
+"""URL routes of the reference project."""
+from django.urls import path
+
+from refsite import views
+
+urlpatterns = [
+    path("echo/", views.echo),
+    path("echo/<path:rest>", views.echo),
+    path("cookies/", views.cookies),
+    path("big/", views.big),
+    path("status/<int:code>/", views.status),
+    path("slow/", views.slow),
+]
