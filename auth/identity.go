@@ -14,7 +14,21 @@ type Identity struct {
 	Method string
 	// Expires is when the credential stops being valid; zero if unknown.
 	Expires time.Time
+	// Backend is the session's _auth_user_backend; empty for a JWT.
+	Backend string
+	// SessionAuthHash is the session's _auth_user_hash, which a user lookup
+	// can compare with the user's current password hash (Django's
+	// get_session_auth_hash); empty for a JWT.
+	SessionAuthHash string
+	// TokenID is the access token's jti; empty for a session.
+	TokenID string
 }
+
+// Methods of an Identity.
+const (
+	MethodSession = "session"
+	MethodJWT     = "jwt"
+)
 
 // Anonymous reports whether the identity carries no user.
 func (id *Identity) Anonymous() bool { return id == nil || id.UserID == "" }

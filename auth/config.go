@@ -1,0 +1,259 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Session engines, named as in Django's SESSION_ENGINE setting.
+const (
+	// EngineSignedCookies keeps the whole session in a signed cookie; it is
+	// the only engine the sidecar can verify with SECRET_KEY alone.
+	EngineSignedCookies = "django.contrib.sessions.backends.signed_cookies"
+	// EngineDB is Django's default engine (sessions in the django_session table).
+	EngineDB = "django.contrib.sessions.backends.db"
+)
+
+// SupportedSessionEngines lists the SESSION_ENGINE values that the sidecar
+// can verify. The others (db, cache, cached_db, file, custom) need a store
+// the sidecar does not read yet.
+func SupportedSessionEngines() []string {
+	return []string{EngineSignedCookies}
+}
+
+// Defaults, as in Django and djangorestframework-simplejwt.
+const (
+	DefaultSessionEngine     = EngineDB
+	DefaultSessionCookieName = "sessionid"
+	DefaultSessionCookieAge  = 1209600 // two weeks, in seconds
+	DefaultAuthBackend       = "django.contrib.auth.backends.ModelBackend"
+	DefaultJWTAlgorithm      = "HS256"
+	DefaultUserIDClaim       = "user_id"
+	DefaultTokenTypeClaim    = "token_type"
+	DefaultJTIClaim          = "jti"
+	DefaultAuthHeaderType    = "Bearer"
+	DefaultTokenQueryParam   = "token"
+)
+
+// Config is the auth section of the sidecar's configuration. Its keys are
+// Django's setting names in snake case, so values can be copied from
+// settings.py.
+//
+// SecretKey is required unless both sessions and JWTs are disabled: Django
+// signs session cookies with it, and simplejwt signs tokens with it unless
+// SIMPLE_JWT["SIGNING_KEY"] says otherwise.
+type Config struct {
+	// SecretKey is Django's SECRET_KEY.
+	SecretKey string `yaml:"secret_key"`
+	// SecretKeyFallbacks is SECRET_KEY_FALLBACKS (Django >= 4.1): older keys
+	// still accepted when verifying session cookies, never used to sign.
+	SecretKeyFallbacks []string `yaml:"secret_key_fallbacks"`
+
+	// SessionEngine is SESSION_ENGINE. Default
+	// "django.contrib.sessions.backends.db", like Django; only the engines in
+	// SupportedSessionEngines are accepted, so a project on another engine
+	// must say so or set DisableSessions.
+	SessionEngine string `yaml:"session_engine"`
+	// SessionCookieName is SESSION_COOKIE_NAME. Default "sessionid".
+	SessionCookieName string `yaml:"session_cookie_name"`
+	// SessionCookieAge is SESSION_COOKIE_AGE in seconds. Default 1209600.
+	SessionCookieAge int `yaml:"session_cookie_age"`
+	// AuthenticationBackends is AUTHENTICATION_BACKENDS: a session whose
+	// _auth_user_backend is not listed is anonymous, as in Channels.
+	// Default ["django.contrib.auth.backends.ModelBackend"].
+	AuthenticationBackends []string `yaml:"authentication_backends"`
+	// DisableSessions turns session cookies off (JWT only). Default false.
+	DisableSessions bool `yaml:"disable_sessions"`
+
+	// SimpleJWT mirrors the SIMPLE_JWT settings dict.
+	SimpleJWT SimpleJWTConfig `yaml:"simple_jwt"`
+	// DisableJWT turns access tokens off (session cookies only). Default false.
+	DisableJWT bool `yaml:"disable_jwt"`
+	// TokenQueryParam is the query parameter that carries an access token on
+	// a WebSocket URL (browsers cannot set Authorization). Default "token".
+	TokenQueryParam string `yaml:"token_query_param"`
+	// TokenSubprotocol, when set, is a marker in Sec-WebSocket-Protocol: the
+	// offered protocol right after it is an access token. Default "" (off).
+	TokenSubprotocol string `yaml:"token_subprotocol"`
+}
+
+// SimpleJWTConfig mirrors djangorestframework-simplejwt's SIMPLE_JWT dict.
+type SimpleJWTConfig struct {
+	// Algorithm is ALGORITHM; only HS256, HS384 and HS512 are supported.
+	// Default "HS256".
+	Algorithm string `yaml:"algorithm"`
+	// SigningKey is SIGNING_KEY, used as raw HMAC key bytes. Default: the
+	// secret_key.
+	SigningKey string `yaml:"signing_key"`
+	// Leeway is LEEWAY in whole seconds. Default 0.
+	Leeway int `yaml:"leeway"`
+	// UserIDClaim is USER_ID_CLAIM. Default "user_id".
+	UserIDClaim string `yaml:"user_id_claim"`
+	// TokenTypeClaim is TOKEN_TYPE_CLAIM. Default "token_type".
+	TokenTypeClaim string `yaml:"token_type_claim"`
+	// JTIClaim is JTI_CLAIM. Default "jti".
+	JTIClaim string `yaml:"jti_claim"`
+	// AuthHeaderTypes is AUTH_HEADER_TYPES, matched case-sensitively.
+	// Default ["Bearer"].
+	AuthHeaderTypes []string `yaml:"auth_header_types"`
+}
+
+// SetDefaults fills zero values with Django's and simplejwt's defaults.
+func (c *Config) SetDefaults() {
+	if c.SessionEngine == "" {
+		c.SessionEngine = DefaultSessionEngine
+	}
+	if c.SessionCookieName == "" {
+		c.SessionCookieName = DefaultSessionCookieName
+	}
+	if c.SessionCookieAge == 0 {
+		c.SessionCookieAge = DefaultSessionCookieAge
+	}
+	if len(c.AuthenticationBackends) == 0 {
+		c.AuthenticationBackends = []string{DefaultAuthBackend}
+	}
+	if c.TokenQueryParam == "" {
+		c.TokenQueryParam = DefaultTokenQueryParam
+	}
+	j := &c.SimpleJWT
+	if j.Algorithm == "" {
+		j.Algorithm = DefaultJWTAlgorithm
+	}
+	if j.SigningKey == "" {
+		j.SigningKey = c.SecretKey
+	}
+	if j.UserIDClaim == "" {
+		j.UserIDClaim = DefaultUserIDClaim
+	}
+	if j.TokenTypeClaim == "" {
+		j.TokenTypeClaim = DefaultTokenTypeClaim
+	}
+	if j.JTIClaim == "" {
+		j.JTIClaim = DefaultJTIClaim
+	}
+	if len(j.AuthHeaderTypes) == 0 {
+		j.AuthHeaderTypes = []string{DefaultAuthHeaderType}
+	}
+}
+
+// Validate reports the first setting that cannot work. It expects
+// SetDefaults to have run.
+func (c *Config) Validate() error {
+	var errs []error
+	if !c.DisableSessions {
+		if c.SecretKey == "" {
+			errs = append(errs, errors.New("secret_key is required for session cookies (or set disable_sessions: true)"))
+		}
+		for i, k := range c.SecretKeyFallbacks {
+			if k == "" {
+				errs = append(errs, fmt.Errorf("secret_key_fallbacks[%d] is empty", i))
+			}
+		}
+		if !isSupportedEngine(c.SessionEngine) {
+			errs = append(errs, fmt.Errorf("session_engine %q is not supported (supported: %s); set session_engine to match Django's SESSION_ENGINE, or disable_sessions: true to accept JWTs only",
+				c.SessionEngine, strings.Join(SupportedSessionEngines(), ", ")))
+		}
+		if err := checkCookieName(c.SessionCookieName); err != nil {
+			errs = append(errs, err)
+		}
+		if c.SessionCookieAge <= 0 {
+			errs = append(errs, fmt.Errorf("session_cookie_age must be a positive number of seconds, got %d", c.SessionCookieAge))
+		}
+		for i, b := range c.AuthenticationBackends {
+			if b == "" {
+				errs = append(errs, fmt.Errorf("authentication_backends[%d] is empty", i))
+			}
+		}
+	}
+	if !c.DisableJWT {
+		errs = append(errs, c.SimpleJWT.validate()...)
+		if strings.ContainsAny(c.TokenQueryParam, "&=#? ") {
+			errs = append(errs, fmt.Errorf("token_query_param %q must not contain '&', '=', '#', '?' or spaces", c.TokenQueryParam))
+		}
+		if strings.ContainsAny(c.TokenSubprotocol, ", \t") {
+			errs = append(errs, fmt.Errorf("token_subprotocol %q must be a single protocol token", c.TokenSubprotocol))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (j *SimpleJWTConfig) validate() []error {
+	var errs []error
+	if !isSupportedAlgorithm(j.Algorithm) {
+		errs = append(errs, fmt.Errorf("simple_jwt.algorithm %q is not supported (supported: HS256, HS384, HS512)", j.Algorithm))
+	}
+	if j.SigningKey == "" {
+		errs = append(errs, errors.New("simple_jwt.signing_key is empty: set secret_key or simple_jwt.signing_key (or disable_jwt: true)"))
+	}
+	if j.Leeway < 0 {
+		errs = append(errs, fmt.Errorf("simple_jwt.leeway must not be negative, got %d", j.Leeway))
+	}
+	for _, c := range [...]struct{ name, value string }{
+		{"user_id_claim", j.UserIDClaim}, {"token_type_claim", j.TokenTypeClaim}, {"jti_claim", j.JTIClaim},
+	} {
+		if c.value == "" {
+			errs = append(errs, fmt.Errorf("simple_jwt.%s is empty", c.name))
+		}
+	}
+	for i, t := range j.AuthHeaderTypes {
+		if t == "" || strings.ContainsAny(t, " \t\r\n\v\f") {
+			errs = append(errs, fmt.Errorf("simple_jwt.auth_header_types[%d] %q must be one non-empty word", i, t))
+		}
+	}
+	return errs
+}
+
+// Redacted returns a copy with every key replaced by a marker, for
+// printing the effective configuration.
+func (c Config) Redacted() Config {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	c.SecretKey = mask(c.SecretKey)
+	if c.SecretKeyFallbacks != nil {
+		fb := make([]string, len(c.SecretKeyFallbacks))
+		for i, k := range c.SecretKeyFallbacks {
+			fb[i] = mask(k)
+		}
+		c.SecretKeyFallbacks = fb
+	}
+	c.SimpleJWT.SigningKey = mask(c.SimpleJWT.SigningKey)
+	c.AuthenticationBackends = append([]string(nil), c.AuthenticationBackends...)
+	c.SimpleJWT.AuthHeaderTypes = append([]string(nil), c.SimpleJWT.AuthHeaderTypes...)
+	return c
+}
+
+func isSupportedEngine(e string) bool {
+	for _, s := range SupportedSessionEngines() {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isSupportedAlgorithm accepts the HMAC algorithms, whose key is the shared
+// SIGNING_KEY; RS*/ES* need key material this package does not load yet.
+func isSupportedAlgorithm(a string) bool {
+	switch a {
+	case "HS256", "HS384", "HS512":
+		return true
+	}
+	return false
+}
+
+// checkCookieName refuses names the Cookie header parser could never
+// return, which would silently disable session auth.
+func checkCookieName(name string) error {
+	if name == "" {
+		return errors.New("session_cookie_name is empty")
+	}
+	if strings.ContainsAny(name, ";= \t\r\n\v\f") {
+		return fmt.Errorf("session_cookie_name %q must not contain ';', '=' or whitespace", name)
+	}
+	return nil
+}
