@@ -241,7 +241,7 @@ func (p *Passthrough) ptBuildRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Req
 	if !rawSeen {
 		rawCookie = parsedCookie
 	}
-	if len(rawCookie) > 0 {
+	if len(rawCookie) > 0 && !ptHeaderListed(connTokens, []byte(fasthttp.HeaderCookie)) {
 		req.Header.AddBytesKV([]byte(fasthttp.HeaderCookie), rawCookie)
 	}
 
