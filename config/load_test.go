@@ -44,7 +44,7 @@ func TestShippedExamplesAreValid(t *testing.T) {
 }
 
 func TestEnvExpansionKeepsStructure(t *testing.T) {
-	src := "listen: ${ADDR}\nauth:\n  secret_key: ${KEY}\nwebsocket:\n  send_queue: ${Q:-32}\n"
+	src := "listen: ${ADDR}\nauth:\n  secret_key: ${KEY}\n  session_engine: django.contrib.sessions.backends.signed_cookies\nwebsocket:\n  send_queue: ${Q:-32}\n"
 	cfg, err := Parse("t.yaml", []byte(src), envOf(map[string]string{"ADDR": "127.0.0.1:1", "KEY": "a: b # not a comment"}))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestErrorsNameLineAndKey(t *testing.T) {
 }
 
 func TestEffectiveRedactsSecrets(t *testing.T) {
-	src := "auth:\n  secret_key: s3cret-value\nchannel_layer:\n  backend: redis\n  hosts: [\"redis://:pw123@127.0.0.1:6379/0\"]\n  symmetric_encryption_keys: [k1-value]\nroutes:\n  - path: /ws/a/\n"
+	src := "auth:\n  secret_key: s3cret-value\n  session_engine: django.contrib.sessions.backends.signed_cookies\nchannel_layer:\n  backend: redis\n  hosts: [\"redis://:pw123@127.0.0.1:6379/0\"]\n  symmetric_encryption_keys: [k1-value]\nroutes:\n  - path: /ws/a/\n"
 	cfg, err := Parse("t.yaml", []byte(src), envOf(nil))
 	if err != nil {
 		t.Fatal(err)

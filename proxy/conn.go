@@ -62,7 +62,26 @@ type conn struct {
 	flush     bool
 }
 
-// run serves the connection until it closes.
+// attach registers the connection and joins its groups before the
+// handshake is answered, as a Channels consumer joins in connect() before
+// accept(): a client that sees the socket open is already subscribed, and
+// events that arrive before the upgrade completes wait in the send queue.
+func (c *conn) attach() error {
+	c.srv.hub.add(c)
+	if err := c.joinGroups(); err != nil {
+		c.detach()
+		return err
+	}
+	return nil
+}
+
+// detach undoes attach.
+func (c *conn) detach() {
+	c.srv.hub.remove(c)
+	c.leaveGroups()
+}
+
+// run serves an attached connection until it closes.
 func (c *conn) run() {
 	s := c.srv
 	cfg := &s.cfg.WebSocket
@@ -73,7 +92,6 @@ func (c *conn) run() {
 		return c.ws.SetReadDeadline(time.Now().Add(deadline))
 	})
 
-	s.hub.add(c)
 	s.metrics.ConnectionsOpen.WithLabelValues(c.label).Inc()
 	s.metrics.Connections.WithLabelValues(c.label).Inc()
 	var wg sync.WaitGroup
@@ -83,8 +101,7 @@ func (c *conn) run() {
 		c.writeLoop()
 	}()
 	defer func() {
-		s.hub.remove(c)
-		c.leaveGroups()
+		c.detach()
 		c.close(closeNormal, "")
 		wg.Wait()
 		_ = c.ws.Close()
@@ -92,11 +109,6 @@ func (c *conn) run() {
 		c.log.Debug("websocket closed")
 	}()
 
-	if err := c.joinGroups(); err != nil {
-		c.log.Warn("joining groups failed", "err", err)
-		c.close(closeTryAgain, "channel layer unavailable")
-		return
-	}
 	c.log.Debug("websocket accepted", "groups", c.groups)
 	c.onConnect()
 

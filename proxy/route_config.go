@@ -45,6 +45,19 @@ type RouteConfig struct {
 	UnknownEvents string `yaml:"unknown_events"`
 }
 
+// SetDefaults fills unset fields: auth optional, unknown events forwarded.
+func (rc *RouteConfig) SetDefaults() {
+	if rc.Auth == "" {
+		rc.Auth = AuthOptional
+	}
+	if rc.UnknownEvents == "" {
+		rc.UnknownEvents = "forward"
+	}
+	if len(rc.Receive.Handlers) > 0 && rc.Receive.Discriminator == "" {
+		rc.Receive.Discriminator = "type"
+	}
+}
+
 // ActionConfig is one thing to do: send a frame to the socket, or send an
 // event to a group.
 type ActionConfig struct {

@@ -43,6 +43,9 @@ func (c *Config) SetDefaults() {
 	}
 	c.Upstream.SetDefaults()
 	c.WebSocket.SetDefaults()
+	for i := range c.Routes {
+		c.Routes[i].SetDefaults()
+	}
 }
 
 // Validate checks the configuration and compiles nothing.
@@ -245,11 +248,33 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	}
 	c.compress = s.upgrader.EnableCompression && strings.Contains(
 		strings.ToLower(string(ctx.Request.Header.Peek("Sec-WebSocket-Extensions"))), "permessage-deflate")
+	if err := c.attach(); err != nil {
+		c.log.Warn("joining groups failed", "err", err)
+		s.reject(ctx, fasthttp.StatusServiceUnavailable, "layer_unavailable", "service unavailable: channel layer unreachable")
+		return
+	}
+	// fasthttp may drop the connection without calling the hijack handler
+	// (the 101 could not be written); whichever of the handler, a failed
+	// Upgrade and this timer comes first owns the connection's fate.
+	var state atomic.Int32 // 0 pending, 1 running, 2 abandoned
+	abandon := func() {
+		if state.CompareAndSwap(0, 2) {
+			c.detach()
+		}
+	}
+	timer := time.AfterFunc(s.cfg.WebSocket.HandshakeTimeout, abandon)
 	err := s.upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
+		timer.Stop()
+		if !state.CompareAndSwap(0, 1) {
+			_ = ws.Close()
+			return
+		}
 		c.ws = ws
 		c.run()
 	})
 	if err != nil {
+		timer.Stop()
+		abandon()
 		s.metrics.HandshakesRejected.WithLabelValues("bad_handshake").Inc()
 		s.log.Info("websocket upgrade failed", "path", path, "err", err)
 	}

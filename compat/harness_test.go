@@ -1,0 +1,212 @@
+// Package compat holds the black-box tests: they build the sidecar binary
+// and drive it with real WebSocket clients, real Redis, and the real
+// Django, Channels and channels_redis packages.
+package compat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/channels-sidecar/channels-sidecar/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// sidecarBinary builds the binary once per test run.
+func sidecarBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sidecar-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "channels-sidecar")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, ".")
+		cmd.Dir = testenv.RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// lockedBuffer collects a process's output for the test log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// sidecar is a running sidecar process.
+type sidecar struct {
+	addr string
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+}
+
+// startSidecar runs the built binary with a config file ("" for the
+// embedded default) and extra environment, and stops it with SIGTERM when
+// the test ends.
+func startSidecar(t *testing.T, config string, env ...string) *sidecar {
+	t.Helper()
+	args := []string{}
+	if config != "" {
+		args = append(args, "--config", config)
+	}
+	return startProcess(t, exec.Command(sidecarBinary(t), args...), env...)
+}
+
+func startProcess(t *testing.T, cmd *exec.Cmd, env ...string) *sidecar {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	s := &sidecar{addr: addr, cmd: cmd, logs: &lockedBuffer{}}
+	cmd.Env = append(append(os.Environ(), "SIDECAR_LISTEN="+addr, "SIDECAR_CONFIG="), env...)
+	cmd.Stdout = s.logs
+	cmd.Stderr = s.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+			t.Errorf("sidecar did not stop within 15s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("sidecar output:\n%s", s.logs.String())
+		}
+	})
+	if err := testenv.WaitTCP(addr, 60*time.Second); err != nil {
+		t.Fatalf("sidecar did not start: %v\n%s", err, s.logs.String())
+	}
+	return s
+}
+
+func (s *sidecar) url(path string) string   { return "http://" + s.addr + path }
+func (s *sidecar) wsURL(path string) string { return "ws://" + s.addr + path }
+
+// dial opens a WebSocket and fails the test on error.
+func (s *sidecar) dial(t *testing.T, path string, header http.Header) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(s.wsURL(path), header)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (HTTP %d)", path, err, status)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// dialStatus tries a handshake and returns the HTTP status: 101 on success.
+func (s *sidecar) dialStatus(t *testing.T, path string, header http.Header) int {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(s.wsURL(path), header)
+	if err == nil {
+		_ = c.Close()
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	return resp.StatusCode
+}
+
+// readJSON reads one frame as a JSON object, failing after a generous
+// timeout (a hang guard, not a performance check).
+func readJSON(t *testing.T, c *websocket.Conn) map[string]any {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("frame is not a JSON object: %q", data)
+	}
+	return m
+}
+
+func writeJSON(t *testing.T, c *websocket.Conn, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatalf("write frame: %v", err)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// python runs a helper script from compat/python with Debian's Python.
+func python(ctx context.Context, t *testing.T, env []string, script string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, testenv.Python, append([]string{filepath.Join(testenv.RepoRoot(), "compat", "python", script)}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// writeConfig writes a config file for one test.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sidecar.yaml")
+	if err := os.WriteFile(p, []byte(strings.TrimLeft(body, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
