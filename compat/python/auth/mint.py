@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+"""Mint and check Django credentials with the real libraries, for Go tests.
+
+The Go tests of the auth package run this script with Debian's Python
+(Django, djangorestframework-simplejwt, PyJWT) to create session cookies and
+access tokens at test time and to ask the libraries for their verdict on any
+credential, under a clock the test chooses.
+
+Input (stdin): one JSON object
+    {"secret_key": str,
+     "secret_key_fallbacks": [str],   # used only where Django supports it (>= 4.1)
+     "session_cookie_age": int,       # SESSION_COOKIE_AGE
+     "simple_jwt": {...},             # SIMPLE_JWT overrides, e.g. {"LEEWAY": 30}
+     "ops": [op, ...]}
+
+Output (stdout): {"versions": {...}, "supports_fallbacks": bool, "results": [...]}
+with one result per op, in order. Every op takes "at", the Unix time at which
+it runs (time.time(), PyJWT's and simplejwt's clocks are pinned to it).
+
+Ops:
+  mint_session   {"data": {...}, "salt"?, "key"?, "compress"?}
+                 -> {"value": cookie value}. Without salt/key/compress the real
+                    signed_cookies SessionStore saves the data.
+  check_session  {"value"} -> {"session": dict the signed_cookies engine loads}
+  loads          {"value", "salt", "max_age"} -> {"ok", "result" | "error"}
+  mint_token     {"class": "access"|"refresh"|"sliding", "lifetime"?: seconds,
+                  "claims"?: {...}, "drop"?: [claim], "key"?, "algorithm"?}
+                 -> {"value": token}
+  check_token    {"value"} -> AccessToken(value) and the stateless user:
+                    {"ok": true, "user_id": ..} or {"ok": false, "error": ..}
+  check_header   {"authorization"} -> JWTStatelessUserAuthentication.authenticate:
+                    {"result": "none"|"ok"|"error", "user_id"?, "error"?}
+  parse_cookie   {"header"} -> {"cookies": django.http.parse_cookie(header)}
+"""
+
+import contextlib
+import datetime
+import json
+import sys
+import time
+
+
+class Clock:
+    """The pinned time; None means the real clock."""
+
+    def __init__(self):
+        self.now = None
+
+
+CLOCK = Clock()
+_REAL_TIME = time.time
+_REAL_DATETIME = datetime.datetime
+
+
+class _PinnedMeta(type):
+    # Real datetimes must still pass isinstance() checks against the
+    # replacement class.
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, _REAL_DATETIME)
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, _REAL_DATETIME)
+
+
+class PinnedDateTime(_REAL_DATETIME, metaclass=_PinnedMeta):
+    @classmethod
+    def now(cls, tz=None):
+        if CLOCK.now is None:
+            return _REAL_DATETIME.now(tz)
+        return _REAL_DATETIME.fromtimestamp(CLOCK.now, tz)
+
+    @classmethod
+    def utcnow(cls):
+        if CLOCK.now is None:
+            return _REAL_DATETIME.utcnow()
+        return _REAL_DATETIME.fromtimestamp(CLOCK.now, datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _pinned_time():
+    return _REAL_TIME() if CLOCK.now is None else float(CLOCK.now)
+
+
+@contextlib.contextmanager
+def pinned(at):
+    old = CLOCK.now
+    CLOCK.now = at
+    try:
+        yield
+    finally:
+        CLOCK.now = old
+
+
+def configure(req):
+    import django
+    from django.conf import settings
+
+    conf = dict(
+        DEBUG=False,
+        SECRET_KEY=req["secret_key"],
+        ALLOWED_HOSTS=["*"],
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
+            "rest_framework",
+        ],
+        SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
+        SESSION_COOKIE_AGE=int(req.get("session_cookie_age", 1209600)),
+        SIMPLE_JWT=dict(req.get("simple_jwt") or {}),
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        MIDDLEWARE=[],
+        LOGGING_CONFIG=None,
+    )
+    supports_fallbacks = django.VERSION >= (4, 1)
+    if supports_fallbacks and req.get("secret_key_fallbacks"):
+        conf["SECRET_KEY_FALLBACKS"] = list(req["secret_key_fallbacks"])
+    settings.configure(**conf)
+    django.setup()
+
+    # Pin every clock the checks read: django.core.signing uses time.time(),
+    # PyJWT and simplejwt look datetime up in their own modules.
+    time.time = _pinned_time
+    import jwt.api_jwt
+    import rest_framework_simplejwt.utils
+
+    for mod in (jwt.api_jwt, rest_framework_simplejwt.utils):
+        if getattr(mod, "datetime", None) is _REAL_DATETIME:
+            mod.datetime = PinnedDateTime
+    return supports_fallbacks
+
+
+def versions():
+    import django
+    import jwt
+    import rest_framework_simplejwt
+
+    try:
+        from importlib.metadata import version
+
+        sj = version("djangorestframework-simplejwt")
+    except Exception:
+        sj = getattr(rest_framework_simplejwt, "__version__", "?")
+    return {"django": django.get_version(), "simplejwt": sj, "pyjwt": jwt.__version__}
+
+
+def op_mint_session(op):
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+    from django.core import signing
+
+    data = op["data"]
+    if "salt" in op or "key" in op or "compress" in op:
+        value = signing.dumps(
+            data,
+            key=op.get("key"),
+            salt=op.get("salt", "django.contrib.sessions.backends.signed_cookies"),
+            compress=op.get("compress", True),
+        )
+        return {"value": value}
+    store = SessionStore()
+    for k, v in data.items():
+        store[k] = v
+    store.save()
+    return {"value": store.session_key}
+
+
+def op_check_session(op):
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    store = SessionStore(session_key=op["value"])
+    return {"session": dict(store.items())}
+
+
+def op_loads(op):
+    from django.core import signing
+
+    try:
+        result = signing.loads(op["value"], salt=op["salt"], max_age=op.get("max_age"))
+    except Exception as e:  # BadSignature, SignatureExpired, ValueError, zlib.error...
+        return {"ok": False, "error": type(e).__name__}
+    return {"ok": True, "result": result}
+
+
+def op_mint_token(op):
+    import jwt
+    from rest_framework_simplejwt.backends import TokenBackend
+    from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, SlidingToken
+
+    cls = {"access": AccessToken, "refresh": RefreshToken, "sliding": SlidingToken}[op.get("class", "access")]
+    tok = cls()
+    if "lifetime" in op:
+        tok.set_exp(from_time=tok.current_time, lifetime=datetime.timedelta(seconds=op["lifetime"]))
+    for k, v in (op.get("claims") or {}).items():
+        tok[k] = v
+    for k in op.get("drop") or ():
+        del tok.payload[k]
+    alg = op.get("algorithm")
+    if alg == "none":
+        return {"value": jwt.encode(dict(tok.payload), None, algorithm="none")}
+    if alg or "key" in op:
+        from django.conf import settings
+
+        backend = TokenBackend(alg or "HS256", op.get("key", settings.SECRET_KEY))
+        return {"value": backend.encode(dict(tok.payload))}
+    return {"value": str(tok)}
+
+
+def op_check_token(op):
+    from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+    from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    try:
+        tok = AccessToken(op["value"])
+        user = JWTStatelessUserAuthentication().get_user(tok)
+    except (TokenError, InvalidToken) as e:
+        return {"ok": False, "error": type(e).__name__, "detail": str(e)}
+    except Exception as e:  # simplejwt crashes on some claim types (HTTP 500)
+        return {"ok": False, "error": type(e).__name__, "crash": True}
+    return {"ok": True, "user_id": user.id}
+
+
+def op_check_header(op):
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+    from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+
+    req = Request(RequestFactory().get("/", HTTP_AUTHORIZATION=op["authorization"]))
+    try:
+        res = JWTStatelessUserAuthentication().authenticate(req)
+    except Exception as e:
+        return {"result": "error", "error": type(e).__name__}
+    if res is None:
+        return {"result": "none"}
+    return {"result": "ok", "user_id": res[0].id}
+
+
+def op_parse_cookie(op):
+    from django.http import parse_cookie
+
+    return {"cookies": parse_cookie(op["header"])}
+
+
+OPS = {
+    "mint_session": op_mint_session,
+    "check_session": op_check_session,
+    "loads": op_loads,
+    "mint_token": op_mint_token,
+    "check_token": op_check_token,
+    "check_header": op_check_header,
+    "parse_cookie": op_parse_cookie,
+}
+
+
+def main():
+    req = json.load(sys.stdin)
+    supports_fallbacks = configure(req)
+    results = []
+    for op in req["ops"]:
+        fn = OPS[op["op"]]
+        with pinned(op.get("at")):
+            results.append(fn(op))
+    json.dump(
+        {"versions": versions(), "supports_fallbacks": supports_fallbacks, "results": results},
+        sys.stdout,
+        default=str,
+    )
+
+
+if __name__ == "__main__":
+    main()
