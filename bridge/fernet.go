@@ -160,7 +160,7 @@ func (f *multiFernet) decrypt(dst, token []byte, ttl time.Duration, now time.Tim
 func checkFernetTime(ts uint64, ttl time.Duration, now time.Time) error {
 	nowSec := now.Unix()
 	if ts > math.MaxInt64 || int64(ts) > nowSec+fernetMaxSkewSec {
-		return fmt.Errorf("fernet token is stamped %d, more than %d s after now (%d); check clock sync", ts, fernetMaxSkewSec, nowSec)
+		return fmt.Errorf("fernet token is stamped more than %d s in the future (stamp %d, now %d); check clock sync", fernetMaxSkewSec, ts, nowSec)
 	}
 	if int64(ts)+int64(ttl/time.Second) < nowSec {
 		return fmt.Errorf("fernet token expired: stamped %d s ago, ttl %d s", nowSec-int64(ts), int64(ttl/time.Second))
