@@ -111,9 +111,14 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		}
 		authn = a
 	}
+	var subprotocols []string
+	if cfg.Auth.TokenSubprotocol != "" {
+		subprotocols = []string{cfg.Auth.TokenSubprotocol}
+	}
 	endpoints := metrics.NewEndpoints(cfg.Metrics, m, map[string]metrics.ReadyCheck{"channel_layer": layer.Ready})
 	srv, err := proxy.NewServer(cfg.Config, proxy.Deps{
 		Layer: layer, Hub: hub, Auth: authn, Metrics: m, Endpoints: endpoints, Log: log,
+		Subprotocols: subprotocols,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/channels-sidecar/channels-sidecar/internal/testenv"
 )
 
@@ -46,6 +48,7 @@ const authConfig = `
 auth:
   secret_key: ${DJANGO_SECRET_KEY}
   session_engine: django.contrib.sessions.backends.signed_cookies
+  token_subprotocol: bearer
 channel_layer: {backend: memory}
 routes:
   - path: /ws/private/
@@ -105,6 +108,20 @@ func TestRealDjangoCredentials(t *testing.T) {
 			}
 		})
 	}
+	t.Run("accepts token in subprotocol and echoes only the marker", func(t *testing.T) {
+		d := websocket.Dialer{Subprotocols: []string{"bearer", token}}
+		ws, resp, err := d.Dial(s.wsURL("/ws/private/"), nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer ws.Close()
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "bearer" {
+			t.Fatalf("selected subprotocol %q, want bearer", got)
+		}
+		if got := readJSON(t, ws); jsonString(got["user_id"]) != "7" {
+			t.Fatalf("got %v", got)
+		}
+	})
 	refused := []struct {
 		name   string
 		path   string

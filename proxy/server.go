@@ -78,6 +78,10 @@ type Deps struct {
 	Metrics   *metrics.Metrics
 	Endpoints *metrics.Endpoints
 	Log       *slog.Logger
+	// Subprotocols the server may select, in order of preference, such as
+	// the marker that precedes an access token in Sec-WebSocket-Protocol.
+	// The token itself is never echoed.
+	Subprotocols []string
 }
 
 // Server is the HTTP and WebSocket server.
@@ -123,6 +127,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	s.upgrader = websocket.FastHTTPUpgrader{
 		HandshakeTimeout:  cfg.WebSocket.HandshakeTimeout,
+		Subprotocols:      d.Subprotocols,
 		EnableCompression: *cfg.WebSocket.Compression,
 		// The Origin was checked before Upgrade is called.
 		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
@@ -208,6 +213,7 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 			Cookie:        string(ctx.Request.Header.Peek("Cookie")),
 			Query:         string(ctx.URI().QueryString()),
 			Authorization: string(ctx.Request.Header.Peek("Authorization")),
+			Protocols:     splitProtocols(ctx.Request.Header.Peek("Sec-WebSocket-Protocol")),
 		}
 		id, err := s.auth.Authenticate(h, time.Now())
 		if err != nil {
@@ -304,6 +310,20 @@ func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, string(ctx.Host()))
+}
+
+func splitProtocols(h []byte) []string {
+	if len(h) == 0 {
+		return nil
+	}
+	parts := strings.Split(string(h), ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // slogPrintf adapts fasthttp's logger to slog.
