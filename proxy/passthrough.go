@@ -192,6 +192,14 @@ func (p *Passthrough) ptBuildRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Req
 		req.URI().SetScheme("https")
 	}
 
+	if src.IsHead() {
+		// Some upstreams, Django 3.2's runserver among them, send a body
+		// after a HEAD response anyway; a connection that carried a HEAD is
+		// not reused, so those bytes are never read as the next response.
+		req.SetConnectionClose()
+		req.Header.Add(fasthttp.HeaderConnection, "close")
+	}
+
 	host := src.Host()
 	if len(host) == 0 {
 		host = []byte(p.target.host)

@@ -235,6 +235,18 @@ func TestPassthroughDjango(t *testing.T) {
 		if resp.StatusCode != 204 || len(body) != 0 {
 			t.Errorf("204: got %d with %d body bytes", resp.StatusCode, len(body))
 		}
+		for range 2 {
+			req, _ := http.NewRequest(http.MethodHead, url+"/status/200/", nil)
+			resp, err = client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != int64(len("status 200\n")) {
+				t.Errorf("HEAD: %d, Content-Length %d, %d body bytes", resp.StatusCode, resp.ContentLength, len(body))
+			}
+		}
 		v, ok := results.Load(418)
 		if !ok || v.(*atomic.Int64).Load() != 1 {
 			t.Errorf("OnResult did not count the 418 once")
@@ -638,7 +650,7 @@ func TestPassthroughResponseHeaders(t *testing.T) {
 			`messages="x\054y"; Path=/`,
 		}
 		h["Content-Type"] = nil // no Content-Type at all
-		h.Set("Connection", "X-Drop")
+		h.Set("Connection", "X-Drop, close")
 		h.Set("X-Drop", "hop")
 		h.Set("Keep-Alive", "timeout=1")
 		h.Set("X-Keep", "end-to-end")
@@ -692,6 +704,68 @@ func TestPassthroughResponseHeaders(t *testing.T) {
 		if resp.Header.Get("X-Keep") != "end-to-end" || resp.Header.Get("X-Drop") != "" || resp.Header.Get("Keep-Alive") != "" {
 			t.Errorf("%s: headers %v", method, resp.Header)
 		}
+	}
+}
+
+// TestPassthroughHeadWithBody uses an upstream that, like Django 3.2's
+// runserver, sends a body after a HEAD response. The connection that
+// carried the HEAD must not serve the next request, or the stray body
+// would be read as that request's response.
+func TestPassthroughHeadWithBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var afterHead atomic.Int64 // requests read on a connection after a HEAD
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				sawHead := false
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if sawHead {
+						afterHead.Add(1)
+					}
+					sawHead = sawHead || req.Method == http.MethodHead
+					body := "GOT " + req.Method
+					_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				}
+			}()
+		}
+	}()
+	p, _ := ptNew(t, UpstreamConfig{URL: "http://" + ln.Addr().String()})
+	front := ptServe(t, p.ServeHTTP)
+	c := ptClient(t)
+	for i := range 3 {
+		for _, m := range []string{http.MethodHead, http.MethodGet} {
+			req, _ := http.NewRequest(m, "http://"+front+"/", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := "GOT GET"
+			if m == http.MethodHead {
+				want = ""
+			}
+			if resp.StatusCode != 200 || string(body) != want {
+				t.Errorf("round %d %s: %d %q", i, m, resp.StatusCode, body)
+			}
+		}
+	}
+	if n := afterHead.Load(); n != 0 {
+		t.Errorf("%d requests were sent on a connection that had carried a HEAD", n)
 	}
 }
 
@@ -811,6 +885,8 @@ func FuzzPassthroughRequestHeaders(f *testing.F) {
 		"Host: a\r\nProxy: x\r\nProxy-Authorization: y\r\nProxy-Connection: keep-alive\r\nExpect: 100-continue\r\n",
 		"Host: a\r\nConnection: close, Cookie\r\nCookie: s=1\r\n",
 		"Host: a\r\nConnection: ,,, \r\nUser-Agent: ua\r\nContent-Type: text/plain\r\n",
+		"Host:0 0\r\n",
+		"X-Forwarded-Host: spoof\r\n",
 	} {
 		f.Add(s)
 	}
@@ -824,6 +900,10 @@ func FuzzPassthroughRequestHeaders(f *testing.F) {
 		raw := "GET /f?q=1 HTTP/1.1\r\n" + headers + "\r\n"
 		if err := in.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
 			return // fasthttp's server would have rejected it
+		}
+		var u fasthttp.URI
+		if err := u.Parse(in.Header.Host(), in.Header.RequestURI()); err != nil {
+			return // so would its URI check
 		}
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&in, peer, nil)
@@ -866,6 +946,13 @@ func FuzzPassthroughRequestHeaders(f *testing.F) {
 					t.Errorf("%s is listed in Connection but was forwarded: %q", name, v)
 				}
 			}
+		}
+		wantFwdHost := []string{string(in.Header.Host())}
+		if len(in.Header.Host()) == 0 {
+			wantFwdHost = nil
+		}
+		if v := got.Header.Values("X-Forwarded-Host"); !slices.Equal(v, wantFwdHost) {
+			t.Errorf("X-Forwarded-Host %q, want %q", v, wantFwdHost)
 		}
 		wantHost := string(in.Header.Host())
 		if wantHost == "" {
