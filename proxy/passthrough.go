@@ -146,6 +146,13 @@ func (p *Passthrough) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			p.ptFail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", nil)
 			return
 		}
+		if body != nil && body.readErr != nil {
+			// The client stopped sending; the upstream is not at fault.
+			p.log.Debug("client request body broke off",
+				"method", string(ctx.Method()), "path", string(ctx.Path()), "error", body.readErr)
+			p.ptFail(ctx, fasthttp.StatusBadRequest, "request body incomplete", nil)
+			return
+		}
 		switch {
 		case ptIsTimeout(err):
 			p.ptFail(ctx, fasthttp.StatusGatewayTimeout, "upstream did not answer in time", err)
@@ -270,8 +277,9 @@ func (p *Passthrough) ptBuildRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Req
 	}
 
 	if stream := ctx.RequestBodyStream(); stream != nil {
-		b := &ptRequestBody{src: stream, left: p.cfg.MaxBodySize}
-		req.SetBodyStream(b, src.ContentLength())
+		cl := src.ContentLength()
+		b := &ptRequestBody{src: stream, left: p.cfg.MaxBodySize, want: int64(max(cl, -1))}
+		req.SetBodyStream(b, cl)
 		return b
 	}
 	if body := ctx.Request.Body(); len(body) > 0 || !ptNoBodyMethod(src) {
@@ -339,20 +347,31 @@ func (p *Passthrough) ptRespond(ctx *fasthttp.RequestCtx, resp *fasthttp.Respons
 type ptRequestBody struct {
 	src      io.Reader
 	left     int64 // bytes still allowed
+	want     int64 // announced length, or -1 for chunked
+	read     int64
 	tooLarge bool
 	done     bool
+	readErr  error // why reading from the client failed
 }
 
 // Read implements io.Reader.
 func (b *ptRequestBody) Read(buf []byte) (int, error) {
 	n, err := b.src.Read(buf)
+	b.read += int64(n)
 	b.left -= int64(n)
 	if b.left < 0 {
 		b.tooLarge = true
 		return 0, ptErrRequestTooLarge
 	}
-	if err == io.EOF {
+	switch {
+	case err == io.EOF && b.want >= 0 && b.read < b.want:
+		// fasthttp ends a request stream quietly when the client closes early.
+		b.readErr = fmt.Errorf("client sent %d of %d body bytes: %w", b.read, b.want, io.ErrUnexpectedEOF)
+		err = b.readErr
+	case err == io.EOF:
 		b.done = true
+	case err != nil:
+		b.readErr = err
 	}
 	return n, err
 }

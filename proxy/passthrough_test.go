@@ -543,6 +543,36 @@ func TestPassthroughUpstreamDown(t *testing.T) {
 	}
 }
 
+// TestPassthroughClientBreaksOff checks that an upload the client abandons
+// is answered 400 and not blamed on the upstream.
+func TestPassthroughClientBreaksOff(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer up.Close()
+	p, log := ptNew(t, UpstreamConfig{URL: up.URL})
+	front := ptServe(t, p.ServeHTTP)
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	_, _ = io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("u", 300000))
+	_ = c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || string(body) != "400 Bad Request: request body incomplete\n" {
+		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+	if strings.Contains(log.String(), "level=WARN") {
+		t.Errorf("a client's broken upload was logged as an upstream failure:\n%s", log.String())
+	}
+}
+
 func TestPassthroughNoUpstream(t *testing.T) {
 	p, _ := ptNew(t, UpstreamConfig{})
 	front := ptServe(t, p.ServeHTTP)
