@@ -294,7 +294,8 @@ func FuzzJWT(f *testing.F) {
 				if reasonOf(err) == "?" {
 					t.Fatalf("error is not a *Failure: %v", err)
 				}
-				if token != "" && strings.Contains(err.Error(), token) {
+				// Messages hold no '.', so a dotted token inside one was quoted.
+				if strings.Contains(token, ".") && strings.Contains(err.Error(), token) {
 					t.Fatalf("error text contains the token")
 				}
 				return
