@@ -92,8 +92,12 @@ func (a *Authenticator) Authenticate(h Handshake, now time.Time) (*Identity, err
 			return id
 		}
 		var f *Failure
-		if !errors.As(err, &f) {
-			f = &Failure{Reason: ReasonJWTMalformed, Err: err}
+		if !errors.As(err, &f) { // engines return *Failure; this is a safety net
+			reason := ReasonJWTMalformed
+			if source == SourceCookie {
+				reason = ReasonSessionMalformed
+			}
+			f = &Failure{Reason: reason, Err: err}
 		}
 		f.Source = source
 		a.log.Debug("credential refused", "source", source, "reason", f.Reason, "detail", f.Err)

@@ -137,8 +137,8 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports the first setting that cannot work. It expects
-// SetDefaults to have run.
+// Validate reports every setting that cannot work, joined in one error. It
+// expects SetDefaults to have run.
 func (c *Config) Validate() error {
 	var errs []error
 	if !c.DisableSessions {

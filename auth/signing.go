@@ -66,15 +66,16 @@ func b64Encode(b []byte) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// b64Decode accepts only what b64Encode produces. Go's decoder would skip
-// CR and LF, so the alphabet is checked first.
+// b64Decode accepts only what b64Encode produces: no padding, no unused
+// bits set. Go's decoder would skip CR and LF, so the alphabet is checked
+// first. Python's decoder is laxer, but only for text Django never writes.
 func b64Decode(s string) ([]byte, error) {
 	for i := 0; i < len(s); i++ {
 		if !isB64URLChar(s[i]) {
 			return nil, fmt.Errorf("base64: invalid character at offset %d", i)
 		}
 	}
-	return base64.RawURLEncoding.DecodeString(s)
+	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
 func isB64URLChar(c byte) bool {
@@ -146,7 +147,8 @@ func base62Decode(s string) (int64, error) {
 
 // Signer is django.core.signing.Signer with SHA-256: it appends
 // sep + b64(HMAC-SHA256(SHA256(salt+"signer"+key), value)) and verifies with
-// the key, then each fallback key. It is safe for concurrent use.
+// the key, then each fallback key. Build it with NewSigner; it is safe for
+// concurrent use.
 type Signer struct {
 	sep  string
 	salt string
@@ -222,7 +224,8 @@ func (s *Signer) Unsign(signed string) (string, error) {
 }
 
 // TimestampSigner is django.core.signing.TimestampSigner: it signs
-// value:base62(unix time) so that Unsign can enforce a maximum age.
+// value:base62(unix time) so that Unsign can enforce a maximum age. Build
+// it with NewTimestampSigner; it is safe for concurrent use.
 type TimestampSigner struct {
 	Signer
 	inflaters *sync.Pool // zlib readers, reused: each holds ~40 KB of tables
