@@ -122,9 +122,10 @@ func (p *Passthrough) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if cl := ctx.Request.Header.ContentLength(); int64(cl) > p.cfg.MaxBodySize {
-		// The body is never read, so the connection cannot carry another request.
-		ctx.SetConnectionClose()
 		p.ptFail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", nil)
+		// The body is never read, so the connection cannot carry another
+		// request. Set after ptFail, which resets the response.
+		ctx.SetConnectionClose()
 		return
 	}
 
@@ -137,33 +138,35 @@ func (p *Passthrough) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	fasthttp.ReleaseRequest(req)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
+		p.ptFailExchange(ctx, body, err)
 		if body != nil && !body.done {
 			// What is left of the request body is unread; draining it
 			// could take long, so the client connection is not reused.
 			ctx.SetConnectionClose()
 		}
-		if body != nil && body.tooLarge {
-			p.ptFail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", nil)
-			return
-		}
-		if body != nil && body.readErr != nil {
-			// The client stopped sending; the upstream is not at fault.
-			p.log.Debug("client request body broke off",
-				"method", string(ctx.Method()), "path", string(ctx.Path()), "error", body.readErr)
-			p.ptFail(ctx, fasthttp.StatusBadRequest, "request body incomplete", nil)
-			return
-		}
-		switch {
-		case ptIsTimeout(err):
-			p.ptFail(ctx, fasthttp.StatusGatewayTimeout, "upstream did not answer in time", err)
-		case errors.Is(err, fasthttp.ErrNoFreeConns):
-			p.ptFail(ctx, fasthttp.StatusServiceUnavailable, "too many upstream connections", err)
-		default:
-			p.ptFail(ctx, fasthttp.StatusBadGateway, "upstream unreachable", err)
-		}
 		return
 	}
 	p.ptRespond(ctx, resp)
+}
+
+// ptFailExchange answers a request whose exchange with the upstream failed,
+// telling the client's faults (body too large or broken off) from the
+// upstream's.
+func (p *Passthrough) ptFailExchange(ctx *fasthttp.RequestCtx, body *ptRequestBody, err error) {
+	switch {
+	case body != nil && body.tooLarge:
+		p.ptFail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", nil)
+	case body != nil && body.readErr != nil:
+		p.log.Debug("client request body broke off",
+			"method", string(ctx.Method()), "path", string(ctx.Path()), "error", body.readErr)
+		p.ptFail(ctx, fasthttp.StatusBadRequest, "request body incomplete", nil)
+	case ptIsTimeout(err):
+		p.ptFail(ctx, fasthttp.StatusGatewayTimeout, "upstream did not answer in time", err)
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		p.ptFail(ctx, fasthttp.StatusServiceUnavailable, "too many upstream connections", err)
+	default:
+		p.ptFail(ctx, fasthttp.StatusBadGateway, "upstream unreachable", err)
+	}
 }
 
 // ptFail answers the client with a short plain-text error and, when err is

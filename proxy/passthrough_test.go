@@ -65,16 +65,21 @@ func ptNew(t *testing.T, cfg UpstreamConfig) (*Passthrough, *ptLog) {
 // and returns its host:port.
 func ptServe(t *testing.T, h fasthttp.RequestHandler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	srv := &fasthttp.Server{
+	return ptServeWith(t, &fasthttp.Server{
 		Handler:                      h,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		ReadTimeout:                  time.Minute,
 		WriteTimeout:                 time.Minute,
+	})
+}
+
+// ptServeWith runs srv on a free port until the test ends.
+func ptServeWith(t *testing.T, srv *fasthttp.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -665,6 +670,91 @@ func TestPassthroughStreamsBothWays(t *testing.T) {
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || len(rest) != part || rest[0] != 'b' || first[0] != 'a' {
 		t.Fatalf("second part: %d bytes, err %v", len(rest), err)
+	}
+}
+
+// TestPassthroughUploadFraming sends fixed-length and chunked uploads
+// through a streaming and a buffering front server and checks that the
+// upstream receives every byte, chunked only when the client chunked and
+// the body is streamed.
+func TestPassthroughUploadFraming(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("X-Chunked", strconv.FormatBool(r.ContentLength == -1))
+		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
+	}))
+	defer up.Close()
+	p, _ := ptNew(t, UpstreamConfig{URL: up.URL})
+	fronts := map[string]string{
+		"streaming": ptServe(t, p.ServeHTTP),
+		"buffering": ptServeWith(t, &fasthttp.Server{Handler: p.ServeHTTP, MaxRequestBodySize: 8 << 20}),
+	}
+	const size = 3<<20 + 17
+	for name, front := range fronts {
+		for _, chunked := range []bool{false, true} {
+			h := sha256.New()
+			var src io.Reader = io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{9}), size), h)
+			if chunked {
+				src = struct{ io.Reader }{src} // unknown length: net/http chunks it
+			}
+			req, _ := http.NewRequest(http.MethodPost, "http://"+front+"/u", src)
+			if !chunked {
+				req.ContentLength = size
+			}
+			resp, err := ptClient(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf("%d %x", size, h.Sum(nil)); resp.StatusCode != 200 || string(body) != want {
+				t.Errorf("%s chunked=%v: %d %q, want %q", name, chunked, resp.StatusCode, body, want)
+			}
+			wantChunked := strconv.FormatBool(chunked && name == "streaming")
+			if got := resp.Header.Get("X-Chunked"); got != wantChunked {
+				t.Errorf("%s chunked=%v: upstream saw chunked=%s, want %s", name, chunked, got, wantChunked)
+			}
+		}
+	}
+
+	// A chunked upload has no length to check up front; it is cut at the
+	// limit instead.
+	lp, log := ptNew(t, UpstreamConfig{URL: up.URL, MaxBodySize: 1 << 20})
+	lfront := ptServe(t, lp.ServeHTTP)
+	c, err := net.Dial("tcp", lfront)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	go func() {
+		_, _ = io.WriteString(c, "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+		chunk := fmt.Sprintf("%x\r\n%s\r\n", 64<<10, strings.Repeat("c", 64<<10))
+		for range 40 { // 2.5 MiB
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(c, "0\r\n\r\n")
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != "413 Request Entity Too Large: request body too large\n" {
+		t.Errorf("oversized chunked upload: %d %q", resp.StatusCode, body)
+	}
+	if !resp.Close {
+		t.Errorf("the connection of a cut upload must be closed")
+	}
+	if strings.Contains(log.String(), "level=WARN") {
+		t.Errorf("an oversized upload was logged as an upstream failure:\n%s", log.String())
 	}
 }
 
