@@ -88,7 +88,7 @@ func (c *Codec) Encrypted() bool { return c.fernet != nil }
 // stored as the string __asgi_channel__, as send() does for names with '!'.
 func (c *Codec) AppendMember(dst []byte, msg Message, channel string) ([]byte, error) {
 	s := c.writers.Get().(*encodeScratch)
-	defer c.writers.Put(s)
+	defer c.putWriter(s)
 	if err := c.appendBody(s, msg, channel != ""); err != nil {
 		return dst, err
 	}
@@ -107,7 +107,7 @@ func (c *Codec) AppendMember(dst []byte, msg Message, channel string) ([]byte, e
 // __asgi_channel__ = channels, as group_send() stores it.
 func (c *Codec) AppendGroupMember(dst []byte, msg Message, channels []string) ([]byte, error) {
 	s := c.writers.Get().(*encodeScratch)
-	defer c.writers.Put(s)
+	defer c.putWriter(s)
 	if err := c.appendBody(s, msg, true); err != nil {
 		return dst, err
 	}
@@ -130,7 +130,7 @@ type groupEncoder struct {
 func (c *Codec) newGroupEncoder(msg Message) (*groupEncoder, error) {
 	s := c.writers.Get().(*encodeScratch)
 	if err := c.appendBody(s, msg, true); err != nil {
-		c.writers.Put(s)
+		c.putWriter(s)
 		return nil, err
 	}
 	return &groupEncoder{c: c, s: s, body: len(s.mw.w.buf)}, nil
@@ -146,8 +146,33 @@ func (g *groupEncoder) appendFor(dst []byte, channels []string) ([]byte, error) 
 }
 
 func (g *groupEncoder) release() {
-	g.c.writers.Put(g.s)
+	g.c.putWriter(g.s)
 	g.s = nil
+}
+
+// maxScratch is the largest buffer kept for reuse, so that one huge
+// message does not pin its buffers for the life of the process.
+const maxScratch = 256 << 10
+
+func (c *Codec) putWriter(s *encodeScratch) {
+	if cap(s.mw.w.buf) > maxScratch {
+		s.mw.w.buf = nil
+	}
+	if cap(s.token) > maxScratch {
+		s.token = nil
+	}
+	c.writers.Put(s)
+}
+
+func (c *Codec) putReader(s *decodeScratch) {
+	if cap(s.plain) > maxScratch {
+		s.plain = nil
+	}
+	if cap(s.mr.buf) > maxScratch {
+		s.mr.buf = nil
+	}
+	s.mr.r.Reset(nil) // drop the reference to the member
+	c.readers.Put(s)
 }
 
 // appendBody resets s and writes msg's map, with room for
@@ -218,7 +243,7 @@ func (c *Codec) DecodeMember(member []byte) (Message, []string, error) {
 	}
 	payload := member[c.prefixLen:]
 	s := c.readers.Get().(*decodeScratch)
-	defer c.readers.Put(s)
+	defer c.putReader(s)
 	if c.fernet != nil {
 		plain, err := c.fernet.decrypt(s.plain[:0], payload, c.ttl, c.now())
 		if err != nil {

@@ -22,13 +22,20 @@ const (
 // Defaults mirror channels_redis 4.x so that an empty config behaves like an
 // empty Django CHANNEL_LAYERS CONFIG.
 const (
-	DefaultPrefix             = "asgi"
-	DefaultExpiry             = 60
-	DefaultGroupExpiry        = 86400
-	DefaultCapacity           = 100
-	DefaultReceiveBatch       = 100
+	// DefaultPrefix is the Redis key prefix.
+	DefaultPrefix = "asgi"
+	// DefaultExpiry is the message expiry in seconds.
+	DefaultExpiry = 60
+	// DefaultGroupExpiry is the group membership expiry in seconds.
+	DefaultGroupExpiry = 86400
+	// DefaultCapacity is the capacity of a channel key.
+	DefaultCapacity = 100
+	// DefaultReceiveBatch is how many messages one pop may take.
+	DefaultReceiveBatch = 100
+	// DefaultRandomPrefixLength is the random member prefix length.
 	DefaultRandomPrefixLength = 12
-	DefaultHost               = "redis://localhost:6379"
+	// DefaultHost is the Redis URL used when hosts is empty.
+	DefaultHost = "redis://localhost:6379"
 	// maxGroupRefresh caps the default refresh period so that a long
 	// group_expiry still gets memberships re-added at least hourly.
 	maxGroupRefresh = 3600
