@@ -143,7 +143,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		IdleTimeout:           120 * time.Second,
 		MaxRequestBodySize:    int(cfg.Upstream.MaxBodySize),
 		StreamRequestBody:     true,
-		Logger:                slogPrintf{d.Log},
+		// Multipart uploads go to Django as sent, not parsed and re-encoded.
+		DisablePreParseMultipartForm: true,
+		Logger:                       slogPrintf{d.Log},
 	}
 	return s, nil
 }
