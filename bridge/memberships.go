@@ -53,24 +53,6 @@ func (m *memberships) has(group, channel string) bool {
 	return ok
 }
 
-// len returns the number of memberships.
-func (m *memberships) len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.count
-}
-
-// members returns the channels of one group.
-func (m *memberships) members(group string) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]string, 0, len(m.groups[group]))
-	for ch := range m.groups[group] {
-		out = append(out, ch)
-	}
-	return out
-}
-
 // snapshot returns every membership, grouped by group.
 func (m *memberships) snapshot() []membership {
 	m.mu.Lock()
