@@ -45,3 +45,10 @@ type Layer interface {
 	// Close releases connections. Run must have returned.
 	Close() error
 }
+
+// ChannelCloser is implemented by layers that hold resources for each local
+// channel, such as the pub/sub layer's subscriptions. The hub calls
+// CloseChannel when a channel from NewChannel is no longer used.
+type ChannelCloser interface {
+	CloseChannel(channel string)
+}
