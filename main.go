@@ -103,6 +103,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("channel layer: %w", err)
 	}
+	hub.SetLayer(layer)
 	var authn proxy.Authenticator
 	if cfg.AuthUsed() {
 		a, err := auth.New(cfg.Auth, log.With("component", "auth"))

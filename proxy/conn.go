@@ -1,28 +1,34 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/channels-sidecar/channels-sidecar/auth"
+	"github.com/channels-sidecar/channels-sidecar/bridge"
 )
 
 // wsConn is what a connection needs from the WebSocket library, so that
 // the library can be swapped.
 type wsConn interface {
-	ReadMessage() (messageType int, p []byte, err error)
+	NextReader() (messageType int, r io.Reader, err error)
 	WriteMessage(messageType int, data []byte) error
+	WritePreparedMessage(pm *websocket.PreparedMessage) error
 	WriteControl(messageType int, data []byte, deadline time.Time) error
 	SetReadDeadline(t time.Time) error
 	SetWriteDeadline(t time.Time) error
 	SetReadLimit(limit int64)
 	SetPongHandler(h func(appData string) error)
 	EnableWriteCompression(enable bool)
+	SetCompressionLevel(level int) error
 	Close() error
 }
 
@@ -30,13 +36,20 @@ var _ wsConn = (*websocket.Conn)(nil)
 
 // Close codes the sidecar sends.
 const (
-	closeNormal       = websocket.CloseNormalClosure
-	closeGoingAway    = websocket.CloseGoingAway
-	closeInternal     = websocket.CloseInternalServerErr
-	closeTryAgain     = websocket.CloseTryAgainLater
-	closePolicy       = websocket.ClosePolicyViolation
-	minCompressedSize = 64 // smaller frames are not worth deflating
+	closeNormal    = websocket.CloseNormalClosure
+	closeGoingAway = websocket.CloseGoingAway
+	closeInternal  = websocket.CloseInternalServerErr
+	closeTooBig    = websocket.CloseMessageTooBig
+	closeTryAgain  = websocket.CloseTryAgainLater
 )
+
+// outFrame is one text frame waiting in a send queue. A frame fanned out
+// to many sockets carries a prepared message, framed (and deflated) once
+// for all of them.
+type outFrame struct {
+	data []byte
+	pm   *websocket.PreparedMessage
+}
 
 // conn is one accepted WebSocket: its route, identity, layer channel and
 // bounded send queue. The handshake goroutine runs the read loop; one more
@@ -50,11 +63,14 @@ type conn struct {
 	params   map[string]any
 	ident    *auth.Identity
 	channel  string
-	groups   []string
+	groups   []string // groups to join
+	joined   []string // groups joined
 	compress bool
 	log      *slog.Logger
 
-	out       chan []byte
+	framesOut prometheus.Counter
+
+	out       chan outFrame
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode int
@@ -67,25 +83,47 @@ type conn struct {
 // accept(): a client that sees the socket open is already subscribed, and
 // events that arrive before the upgrade completes wait in the send queue.
 func (c *conn) attach() error {
-	c.srv.hub.add(c)
-	if err := c.joinGroups(); err != nil {
-		c.detach()
-		return err
+	c.srv.hub.setTarget(c.channel, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, g := range c.groups {
+		if err := c.srv.hub.join(ctx, c, g); err != nil {
+			c.srv.metrics.LayerErrors.WithLabelValues("group_add").Inc()
+			c.detach()
+			return err
+		}
+		c.joined = append(c.joined, g)
 	}
 	return nil
 }
 
 // detach undoes attach.
 func (c *conn) detach() {
-	c.srv.hub.remove(c)
-	c.leaveGroups()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, g := range c.joined {
+		if err := c.srv.hub.leave(ctx, c, g); err != nil {
+			c.srv.metrics.LayerErrors.WithLabelValues("group_discard").Inc()
+			c.log.Warn("leaving group failed", "group", g, "err", err)
+		}
+	}
+	c.joined = nil
+	c.srv.hub.dropTarget(c.channel, c)
 }
+
+// deliver is a direct send() to this socket's own channel.
+func (c *conn) deliver(msg bridge.Message) { c.deliverEvent(msg, nil) }
 
 // run serves an attached connection until it closes.
 func (c *conn) run() {
 	s := c.srv
 	cfg := &s.cfg.WebSocket
+	// The library's limit counts bytes on the wire; readFrame bounds the
+	// message after decompression, against inflate bombs.
 	c.ws.SetReadLimit(cfg.ReadLimit)
+	if c.compress {
+		_ = c.ws.SetCompressionLevel(cfg.Compression.Level)
+	}
 	deadline := cfg.PingInterval + cfg.PongTimeout
 	_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
 	c.ws.SetPongHandler(func(string) error {
@@ -112,11 +150,13 @@ func (c *conn) run() {
 	c.log.Debug("websocket accepted", "groups", c.groups)
 	c.onConnect()
 
+	framesIn := s.metrics.FramesIn.WithLabelValues(c.label)
+	var buf bytes.Buffer
 	for {
-		typ, data, err := c.ws.ReadMessage()
+		typ, r, err := c.ws.NextReader()
 		if err != nil {
 			var ce *websocket.CloseError
-			if !errors.As(err, &ce) && !isClosedErr(err) {
+			if !errors.As(err, &ce) && !errors.Is(err, websocket.ErrCloseSent) {
 				c.log.Debug("websocket read ended", "err", err)
 			}
 			return
@@ -125,53 +165,47 @@ func (c *conn) run() {
 		if typ != websocket.TextMessage && typ != websocket.BinaryMessage {
 			continue
 		}
-		s.metrics.FramesIn.WithLabelValues(c.label).Inc()
-		c.onFrame(data)
-	}
-}
-
-func isClosedErr(err error) bool { return errors.Is(err, websocket.ErrCloseSent) }
-
-func (c *conn) joinGroups() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, g := range c.groups {
-		if err := c.srv.layer.GroupAdd(ctx, g, c.channel); err != nil {
-			c.srv.metrics.LayerErrors.WithLabelValues("group_add").Inc()
-			return err
+		buf.Reset()
+		n, err := buf.ReadFrom(io.LimitReader(r, cfg.ReadLimit+1))
+		if err != nil {
+			c.log.Debug("websocket read ended", "err", err)
+			return
 		}
-	}
-	return nil
-}
-
-func (c *conn) leaveGroups() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, g := range c.groups {
-		if err := c.srv.layer.GroupDiscard(ctx, g, c.channel); err != nil {
-			c.srv.metrics.LayerErrors.WithLabelValues("group_discard").Inc()
-			c.log.Warn("leaving group failed", "group", g, "err", err)
+		if n > cfg.ReadLimit {
+			s.metrics.FrameErrors.WithLabelValues("too_big").Inc()
+			c.close(closeTooBig, "message too big")
+			return
+		}
+		framesIn.Inc()
+		c.onFrame(buf.Bytes())
+		if buf.Cap() > 4*int(minBufferKeep) {
+			buf = bytes.Buffer{} // do not keep a large buffer for an idle socket
 		}
 	}
 }
+
+const minBufferKeep = 4 << 10
 
 // send queues a frame without blocking. A client whose queue is full is
 // too slow to keep up and is disconnected, so it cannot grow memory.
-func (c *conn) send(frame []byte) {
+func (c *conn) send(f outFrame) {
 	select {
 	case <-c.done:
 		return
 	default:
 	}
 	select {
-	case c.out <- frame:
-		c.srv.metrics.FramesOut.WithLabelValues(c.label).Inc()
+	case c.out <- f:
+		c.framesOut.Inc()
 	default:
 		c.srv.metrics.SlowClients.Inc()
 		c.log.Warn("send queue full, disconnecting slow client")
 		c.closeWith(closeTryAgain, "too slow", false)
 	}
 }
+
+// sendBytes queues a frame built for this socket alone.
+func (c *conn) sendBytes(b []byte) { c.send(outFrame{data: b}) }
 
 // close starts closing the connection with a close frame. Safe to call from
 // any goroutine, more than once.
@@ -186,18 +220,25 @@ func (c *conn) closeWith(code int, reason string, flush bool) {
 	})
 }
 
+func (c *conn) write(f outFrame, timeout time.Duration) error {
+	if c.compress {
+		c.ws.EnableWriteCompression(len(f.data) >= c.srv.cfg.WebSocket.Compression.MinSize)
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(timeout))
+	if f.pm != nil {
+		return c.ws.WritePreparedMessage(f.pm)
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, f.data)
+}
+
 func (c *conn) writeLoop() {
 	cfg := &c.srv.cfg.WebSocket
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
-		case frame := <-c.out:
-			if c.compress {
-				c.ws.EnableWriteCompression(len(frame) >= minCompressedSize)
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		case f := <-c.out:
+			if err := c.write(f, cfg.WriteTimeout); err != nil {
 				c.close(closeInternal, "")
 				_ = c.ws.Close()
 				return
@@ -210,18 +251,17 @@ func (c *conn) writeLoop() {
 			}
 		case <-c.done:
 			// Flush what is already queued, then say goodbye.
+		flush:
 			for c.flush {
 				select {
-				case frame := <-c.out:
-					_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-					if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+				case f := <-c.out:
+					if c.write(f, cfg.WriteTimeout) != nil {
 						_ = c.ws.Close()
 						return
 					}
-					continue
 				default:
+					break flush
 				}
-				break
 			}
 			msg := websocket.FormatCloseMessage(c.closeCode, c.closeText)
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/channels-sidecar/channels-sidecar/bridge"
 )
 
@@ -83,7 +85,7 @@ func (c *conn) onConnect() {
 func (c *conn) errorFrame(reason, message string) {
 	c.srv.metrics.FrameErrors.WithLabelValues(reason).Inc()
 	b, _ := json.Marshal(map[string]any{"type": "error", "error": reason, "message": message})
-	c.send(b)
+	c.sendBytes(b)
 }
 
 func (c *conn) onFrame(data []byte) {
@@ -180,7 +182,7 @@ func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
 		if err != nil {
 			c.log.Error("rendering reply failed", "err", err)
 		} else {
-			c.send(b)
+			c.sendBytes(b)
 		}
 	}
 	if !a.hasGroupS {
@@ -215,22 +217,70 @@ func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
 	}
 }
 
-// onEvent turns a group event into a frame for this socket. It runs on the
-// layer's receive goroutine and must not block.
-func (c *conn) onEvent(msg bridge.Message) {
+// forwardRule is the rule for event types a route does not name: the
+// event is sent as it is.
+var forwardRule = &eventRule{}
+
+// frameCache holds the frames built for one event during one fan-out, per
+// rule, so that sockets sharing a rule share the encoded (and compressed)
+// frame.
+type frameCache struct {
+	shared bool // more than one socket: worth a prepared message
+	n      int
+	rules  [4]*eventRule
+	frames [4]outFrame
+	more   map[*eventRule]outFrame
+}
+
+func (fc *frameCache) get(r *eventRule) (outFrame, bool) {
+	for i := 0; i < fc.n; i++ {
+		if fc.rules[i] == r {
+			return fc.frames[i], true
+		}
+	}
+	f, ok := fc.more[r]
+	return f, ok
+}
+
+func (fc *frameCache) put(r *eventRule, f outFrame) {
+	if fc.n < len(fc.rules) {
+		fc.rules[fc.n], fc.frames[fc.n] = r, f
+		fc.n++
+		return
+	}
+	if fc.more == nil {
+		fc.more = make(map[*eventRule]outFrame)
+	}
+	fc.more[r] = f
+}
+
+// deliverEvent turns a channel-layer event into a frame for this socket.
+// It runs on the layer's receive goroutine and must not block. cache is
+// nil for a message to this socket alone.
+func (c *conn) deliverEvent(msg bridge.Message, cache *frameCache) {
 	c.srv.metrics.LayerReceived.Inc()
 	typ, _ := msg["type"].(string)
 	rule := c.route.events[typ]
-	var frame any
 	switch {
 	case rule != nil && rule.drop:
 		return
-	case rule != nil && rule.frame != nil:
-		frame = rule.frame.render(c.scope(nil, msg))
 	case rule == nil && c.route.dropOther:
 		c.srv.metrics.EventsDropped.WithLabelValues("unknown_type").Inc()
 		return
-	default:
+	case rule == nil || rule.frame == nil:
+		rule = forwardRule
+	}
+	cacheable := cache != nil && !rule.perConn
+	if cacheable {
+		if f, ok := cache.get(rule); ok {
+			if f.data != nil {
+				c.send(f)
+			}
+			return
+		}
+	}
+	var frame any
+	if rule == forwardRule {
 		out := make(map[string]any, len(msg))
 		for k, v := range msg {
 			if !strings.HasPrefix(k, "__asgi") {
@@ -238,14 +288,28 @@ func (c *conn) onEvent(msg bridge.Message) {
 			}
 		}
 		frame = out
+	} else {
+		frame = rule.frame.render(c.scope(nil, msg))
 	}
 	b, err := json.Marshal(jsonSafe(frame))
+	var f outFrame
 	if err != nil {
 		c.srv.metrics.EventsDropped.WithLabelValues("unencodable").Inc()
 		c.log.Warn("event cannot be sent as JSON", "type", typ, "err", err)
-		return
+	} else {
+		f.data = b
+		if cacheable && cache.shared {
+			if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b); err == nil {
+				f.pm = pm
+			}
+		}
 	}
-	c.send(b)
+	if cacheable {
+		cache.put(rule, f)
+	}
+	if f.data != nil {
+		c.send(f)
+	}
 }
 
 // jsonSafe turns values msgpack can carry and JSON cannot (bytes, maps

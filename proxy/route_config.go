@@ -125,8 +125,9 @@ type action struct {
 }
 
 type eventRule struct {
-	frame *template
-	drop  bool
+	frame   *template
+	drop    bool
+	perConn bool // the frame reads user.* or channel: built per socket
 }
 
 // compileRoute checks a route and prepares its templates. Errors name the
@@ -259,6 +260,11 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 				return nil, err
 			}
 			er.frame = t
+			t.placeholders(func(name string) {
+				if name == "channel" || strings.HasPrefix(name, "user.") {
+					er.perConn = true
+				}
+			})
 		}
 		r.events[k] = er
 	}

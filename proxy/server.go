@@ -104,6 +104,9 @@ type Server struct {
 // NewServer compiles the routes and prepares the server.
 func NewServer(cfg Config, d Deps) (*Server, error) {
 	cfg.SetDefaults()
+	if d.Hub.layer == nil {
+		d.Hub.SetLayer(d.Layer)
+	}
 	s := &Server{
 		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, metrics: d.Metrics,
 		endpoints: d.Endpoints, log: d.Log, origins: map[string]bool{},
@@ -128,7 +131,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.upgrader = websocket.FastHTTPUpgrader{
 		HandshakeTimeout:  cfg.WebSocket.HandshakeTimeout,
 		Subprotocols:      d.Subprotocols,
-		EnableCompression: *cfg.WebSocket.Compression,
+		EnableCompression: cfg.WebSocket.Compression.On(),
 		// The Origin was checked before Upgrade is called.
 		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
 		Error: func(ctx *fasthttp.RequestCtx, status int, reason error) {
@@ -241,8 +244,8 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	id := s.nextID.Add(1)
 	c := &conn{
 		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params, ident: ident,
-		channel: s.layer.NewChannel(), out: make(chan []byte, s.cfg.WebSocket.SendQueue),
-		done: make(chan struct{}),
+		channel: s.layer.NewChannel(), out: make(chan outFrame, s.cfg.WebSocket.SendQueue),
+		done: make(chan struct{}), framesOut: s.metrics.FramesOut.WithLabelValues(rt.cfg.Path),
 	}
 	c.log = s.log.With("conn", id, "route", rt.cfg.Path)
 	sc := c.scope(nil, nil)

@@ -3,6 +3,9 @@ package proxy
 import (
 	"fmt"
 	"time"
+
+	"github.com/klauspost/compress/flate"
+	"go.yaml.in/yaml/v3"
 )
 
 // WebSocketConfig tunes every WebSocket connection.
@@ -23,9 +26,9 @@ type WebSocketConfig struct {
 	// SendQueue is how many frames may wait for a slow client before it
 	// is disconnected. Default 256.
 	SendQueue int `yaml:"send_queue"`
-	// Compression enables permessage-deflate when the client offers it.
-	// Default true.
-	Compression *bool `yaml:"compression"`
+	// Compression configures permessage-deflate. `compression: false` is
+	// short for `compression: {enabled: false}`.
+	Compression CompressionConfig `yaml:"compression"`
 	// AllowedOrigins lists the Origin values accepted at the handshake,
 	// as scheme://host[:port]. Empty: a request with an Origin is
 	// accepted only when the Origin's host equals the Host header.
@@ -52,10 +55,7 @@ func (c *WebSocketConfig) SetDefaults() {
 	if c.SendQueue == 0 {
 		c.SendQueue = 256
 	}
-	if c.Compression == nil {
-		on := true
-		c.Compression = &on
-	}
+	c.Compression.SetDefaults()
 }
 
 // Validate checks ranges.
@@ -66,8 +66,67 @@ func (c *WebSocketConfig) Validate() error {
 	if c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.HandshakeTimeout < 0 {
 		return &FieldError{Field: "ping_interval", Err: fmt.Errorf("durations must be positive")}
 	}
+	if err := c.Compression.Validate(); err != nil {
+		return err
+	}
 	if c.SendQueue < 0 {
 		return &FieldError{Field: "send_queue", Err: fmt.Errorf("must be positive")}
+	}
+	return nil
+}
+
+// CompressionConfig tunes permessage-deflate (RFC 7692), which the sidecar
+// negotiates without context takeover in either direction, so no socket
+// holds a compressor between messages.
+type CompressionConfig struct {
+	// Enabled negotiates compression when the client offers it. Default
+	// true.
+	Enabled *bool `yaml:"enabled"`
+	// Level is the deflate level, 1 (fastest, the default) to 9.
+	Level int `yaml:"level"`
+	// MinSize is the smallest frame, in bytes, worth compressing; smaller
+	// frames go uncompressed. Default 64.
+	MinSize int `yaml:"min_size"`
+}
+
+// UnmarshalYAML accepts a bool as well as a mapping.
+func (c *CompressionConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return err
+		}
+		c.Enabled = &on
+		return nil
+	}
+	type plain CompressionConfig
+	return n.Decode((*plain)(c))
+}
+
+// On reports whether compression is enabled.
+func (c *CompressionConfig) On() bool { return c.Enabled == nil || *c.Enabled }
+
+// SetDefaults fills unset fields.
+func (c *CompressionConfig) SetDefaults() {
+	if c.Enabled == nil {
+		on := true
+		c.Enabled = &on
+	}
+	if c.Level == 0 {
+		c.Level = flate.BestSpeed
+	}
+	if c.MinSize == 0 {
+		c.MinSize = 64
+	}
+}
+
+// Validate checks the level.
+func (c *CompressionConfig) Validate() error {
+	if c.Level < flate.BestSpeed || c.Level > flate.BestCompression {
+		return &FieldError{Field: "compression.level", Err: fmt.Errorf("must be 1 to 9, not %d", c.Level)}
+	}
+	if c.MinSize < 0 {
+		return &FieldError{Field: "compression.min_size", Err: fmt.Errorf("must not be negative")}
 	}
 	return nil
 }

@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
   scripts/install-test-deps.sh
+  # The current Django/Channels stack, unpacked privately from Debian's
+  # newest packages: compatibility tests run against it as well.
+  scripts/install-current-stack.sh
 fi
 
 echo "== gofmt"
