@@ -17,7 +17,28 @@ const (
 	// BackendRedis speaks the channels_redis core protocol
 	// (channels_redis.core.RedisChannelLayer) on a Redis server.
 	BackendRedis = "redis"
+	// BackendPubSub speaks the channels_redis pub/sub protocol
+	// (channels_redis.pubsub.RedisPubSubChannelLayer), which does not
+	// interoperate with BackendRedis: use the one Django's BACKEND names.
+	BackendPubSub = "pubsub"
 )
+
+// normalizeBackend maps Django's dotted CHANNEL_LAYERS BACKEND names to
+// backend names, so a settings value can be pasted as is.
+func normalizeBackend(name string) string {
+	switch name {
+	case "channels.layers.InMemoryChannelLayer":
+		return BackendMemory
+	case "channels_redis.core.RedisChannelLayer":
+		return BackendRedis
+	case "channels_redis.pubsub.RedisPubSubChannelLayer":
+		return BackendPubSub
+	}
+	return name
+}
+
+// SerializerMsgpack is the only serializer_format supported.
+const SerializerMsgpack = "msgpack"
 
 // Defaults mirror channels_redis 4.x so that an empty config behaves like an
 // empty Django CHANNEL_LAYERS CONFIG.
@@ -44,12 +65,21 @@ const (
 // Config configures the channel layer. Keys that exist in Django's
 // CHANNEL_LAYERS["default"]["CONFIG"] keep their names and meaning.
 type Config struct {
-	// Backend is "memory" (default) or "redis".
+	// Backend is "memory" (default), "redis" (the channels_redis core
+	// layer) or "pubsub" (the channels_redis pub/sub layer). Django's
+	// dotted BACKEND names are accepted too and normalized by SetDefaults:
+	// channels.layers.InMemoryChannelLayer, channels_redis.core.RedisChannelLayer,
+	// channels_redis.pubsub.RedisPubSubChannelLayer. The pubsub backend
+	// ignores expiry, group_expiry, capacity, channel_capacity,
+	// random_prefix_length, receive_batch and group_refresh, as
+	// channels_redis does.
 	Backend string `yaml:"backend"`
 	// Hosts lists Redis URLs: redis://[user:password@]host[:port][/db],
 	// rediss:// for TLS, or unix:///path/to/socket?db=N. Only one host is
-	// supported for now. Default for the redis backend:
-	// ["redis://localhost:6379"], as in channels_redis.
+	// supported for now by the redis backend; the pubsub backend shards
+	// over all of them, in order, as channels_redis does. Default for the
+	// redis and pubsub backends: ["redis://localhost:6379"], as in
+	// channels_redis.
 	Hosts []string `yaml:"hosts"`
 	// Prefix is put in front of every Redis key. It must equal Django's
 	// prefix. Default "asgi".
@@ -70,7 +100,13 @@ type Config struct {
 	// SymmetricEncryptionKeys turns on Fernet encryption of message
 	// payloads. The first key encrypts; every key is tried to decrypt, so
 	// a new key goes first during rotation. Default: none (no encryption).
+	// With the pubsub backend the Django side needs channels_redis >= 4.2.1
+	// (older pub/sub layers silently ignore the keys); pub/sub payloads
+	// carry no random prefix and are decrypted without an age limit.
 	SymmetricEncryptionKeys []string `yaml:"symmetric_encryption_keys"`
+	// SerializerFormat is channels_redis' serializer_format (>= 4.2.1).
+	// Only "msgpack", the default, is supported.
+	SerializerFormat string `yaml:"serializer_format"`
 	// RandomPrefixLength is the number of random bytes in front of every
 	// stored message (channels_redis >= 4.2.1 option). Default 12.
 	RandomPrefixLength int `yaml:"random_prefix_length"`
@@ -97,7 +133,11 @@ func (c *Config) SetDefaults() {
 	if c.Backend == "" {
 		c.Backend = BackendMemory
 	}
-	if c.Backend == BackendRedis && len(c.Hosts) == 0 {
+	c.Backend = normalizeBackend(c.Backend)
+	if c.SerializerFormat == "" {
+		c.SerializerFormat = SerializerMsgpack
+	}
+	if (c.Backend == BackendRedis || c.Backend == BackendPubSub) && len(c.Hosts) == 0 {
 		c.Hosts = []string{DefaultHost}
 	}
 	if c.Prefix == "" {
@@ -127,9 +167,15 @@ func (c *Config) SetDefaults() {
 func (c *Config) Validate() error {
 	var errs []error
 	switch c.Backend {
-	case BackendMemory, BackendRedis:
+	case BackendMemory, BackendRedis, BackendPubSub:
 	default:
-		errs = append(errs, fmt.Errorf("backend: %q is not one of %q, %q", c.Backend, BackendMemory, BackendRedis))
+		errs = append(errs, fmt.Errorf("backend: %q is not one of %q, %q, %q (or a Django BACKEND path of one)", c.Backend, BackendMemory, BackendRedis, BackendPubSub))
+	}
+	if c.Backend == BackendPubSub && len(c.Hosts) == 0 {
+		errs = append(errs, errors.New("hosts: the pubsub backend needs at least one host"))
+	}
+	if c.SerializerFormat != "" && c.SerializerFormat != SerializerMsgpack {
+		errs = append(errs, fmt.Errorf("serializer_format: %q is not supported; only %q is", c.SerializerFormat, SerializerMsgpack))
 	}
 	if c.Backend == BackendRedis {
 		switch {

@@ -15,6 +15,12 @@ func New(cfg Config, h Handler, log *slog.Logger) (Layer, error) {
 		return nil, fmt.Errorf("bridge config: %w", err)
 	}
 	switch cfg.Backend {
+	case BackendPubSub:
+		l, err := NewPubSubLayer(cfg, h, log)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
 	case BackendRedis:
 		l, err := NewRedisLayer(cfg, h, log)
 		if err != nil {
