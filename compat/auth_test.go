@@ -17,13 +17,12 @@ const testSecretKey = "django-insecure-e2e-#s3cret&key!for:tests"
 
 // mint asks the real Django and simplejwt for credentials; each op is as
 // compat/python/auth/mint.py documents.
-func mint(t *testing.T, ops ...map[string]any) []string {
+func mint(t *testing.T, st testenv.PyStack, ops ...map[string]any) []string {
 	t.Helper()
-	testenv.RequirePython(t, "django", "rest_framework_simplejwt")
 	in, _ := json.Marshal(map[string]any{"secret_key": testSecretKey, "session_cookie_age": 1209600, "ops": ops})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := python(ctx, t, nil, "auth/mint.py")
+	cmd := python(ctx, st, nil, "auth/mint.py")
 	cmd.Stdin = strings.NewReader(string(in))
 	out, err := cmd.Output()
 	if err != nil {
@@ -66,8 +65,12 @@ routes:
 // cookies made by the real signed_cookies engine let the right user in;
 // expired, tampered and wrong-key ones get HTTP 403.
 func TestRealDjangoCredentials(t *testing.T) {
+	forEachStack(t, realDjangoCredentials)
+}
+
+func realDjangoCredentials(t *testing.T, st testenv.PyStack) {
 	now := time.Now().Unix()
-	v := mint(t,
+	v := mint(t, st,
 		map[string]any{"op": "mint_token", "at": now, "claims": map[string]any{"user_id": 7}},
 		map[string]any{"op": "mint_token", "at": now - 3600, "lifetime": 300, "claims": map[string]any{"user_id": 7}},
 		map[string]any{"op": "mint_token", "at": now, "key": "not-the-secret-key", "claims": map[string]any{"user_id": 7}},

@@ -193,12 +193,20 @@ func httpGet(t *testing.T, url string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// python runs a helper script from compat/python with Debian's Python.
-func python(ctx context.Context, t *testing.T, env []string, script string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, testenv.Python, append([]string{filepath.Join(testenv.RepoRoot(), "compat", "python", script)}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+// python runs a helper script from compat/python with one Python stack
+// and extra environment.
+func python(ctx context.Context, st testenv.PyStack, env []string, script string, args ...string) *exec.Cmd {
+	cmd := st.Command(ctx, append([]string{filepath.Join(testenv.RepoRoot(), "compat", "python", script)}, args...)...)
+	cmd.Env = append(cmd.Env, env...)
 	return cmd
+}
+
+// forEachStack runs a subtest per Python stack: Debian 12's Django 3.2 and
+// channels_redis 4.0, and the current Django 5.2 and channels_redis 4.3.
+func forEachStack(t *testing.T, fn func(t *testing.T, st testenv.PyStack)) {
+	for _, st := range testenv.PythonStacks(t) {
+		t.Run(st.Name, func(t *testing.T) { fn(t, st) })
+	}
 }
 
 // writeConfig writes a config file for one test.

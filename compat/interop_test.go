@@ -69,35 +69,38 @@ func richFields() map[string]any {
 // TestDjangoGroupSendReachesSocket: the real channels_redis group_send
 // reaches a WebSocket client of the sidecar, with and without encryption.
 func TestDjangoGroupSendReachesSocket(t *testing.T) {
-	testenv.RequirePython(t, "channels_redis")
-	for _, mode := range layerModes {
-		t.Run(mode.name, func(t *testing.T) {
-			redis := testenv.StartRedis(t)
-			s := startSidecar(t, interopConfig(t, mode.keys), "SIDECAR_REDIS_URL="+redis.URL())
-			c := s.dial(t, "/ws/room/lobby/", nil)
-			other := s.dial(t, "/ws/room/other/", nil)
+	forEachStack(t, func(t *testing.T, st testenv.PyStack) {
+		for _, mode := range layerModes {
+			t.Run(mode.name, func(t *testing.T) { djangoGroupSendReachesSocket(t, st, mode.keys) })
+		}
+	})
+}
 
-			event := richFields()
-			event["type"] = "room.message"
-			payload, _ := json.Marshal(event)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + mode.keys}
-			if out, err := python(ctx, t, env, "e2e/channels_peer.py", "group_send", "room_lobby", string(payload)).CombinedOutput(); err != nil {
-				t.Fatalf("python group_send: %v\n%s", err, out)
-			}
-			got := readJSON(t, c)
-			assertSameJSON(t, got, event)
+func djangoGroupSendReachesSocket(t *testing.T, st testenv.PyStack, keys string) {
+	redis := testenv.StartRedis(t)
+	s := startSidecar(t, interopConfig(t, keys), "SIDECAR_REDIS_URL="+redis.URL())
+	c := s.dial(t, "/ws/room/lobby/", nil)
+	other := s.dial(t, "/ws/room/other/", nil)
 
-			// The socket in another group got nothing: its first frame is
-			// the one sent to its own group afterwards.
-			if out, err := python(ctx, t, env, "e2e/channels_peer.py", "group_send", "room_other", `{"type":"room.message","text":"for other"}`).CombinedOutput(); err != nil {
-				t.Fatalf("python group_send: %v\n%s", err, out)
-			}
-			if got := readJSON(t, other); got["text"] != "for other" {
-				t.Fatalf("other room got %v", got)
-			}
-		})
+	event := richFields()
+	event["type"] = "room.message"
+	payload, _ := json.Marshal(event)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys}
+	if out, err := python(ctx, st, env, "e2e/channels_peer.py", "group_send", "room_lobby", string(payload)).CombinedOutput(); err != nil {
+		t.Fatalf("python group_send: %v\n%s", err, out)
+	}
+	got := readJSON(t, c)
+	assertSameJSON(t, got, event)
+
+	// The socket in another group got nothing: its first frame is
+	// the one sent to its own group afterwards.
+	if out, err := python(ctx, st, env, "e2e/channels_peer.py", "group_send", "room_other", `{"type":"room.message","text":"for other"}`).CombinedOutput(); err != nil {
+		t.Fatalf("python group_send: %v\n%s", err, out)
+	}
+	if got := readJSON(t, other); got["text"] != "for other" {
+		t.Fatalf("other room got %v", got)
 	}
 }
 
@@ -105,50 +108,53 @@ func TestDjangoGroupSendReachesSocket(t *testing.T) {
 // arrives at a channel that Python added to the same group, with equal
 // fields and Python types.
 func TestSocketFrameReachesDjangoConsumer(t *testing.T) {
-	testenv.RequirePython(t, "channels_redis")
-	for _, mode := range layerModes {
-		t.Run(mode.name, func(t *testing.T) {
-			redis := testenv.StartRedis(t)
-			s := startSidecar(t, interopConfig(t, mode.keys), "SIDECAR_REDIS_URL="+redis.URL())
+	forEachStack(t, func(t *testing.T, st testenv.PyStack) {
+		for _, mode := range layerModes {
+			t.Run(mode.name, func(t *testing.T) { socketFrameReachesDjangoConsumer(t, st, mode.keys) })
+		}
+	})
+}
 
-			frame := richFields()
-			expected := richFields()
-			expected["type"] = "room.message"
-			want, _ := json.Marshal(expected)
+func socketFrameReachesDjangoConsumer(t *testing.T, st testenv.PyStack, keys string) {
+	redis := testenv.StartRedis(t)
+	s := startSidecar(t, interopConfig(t, keys), "SIDECAR_REDIS_URL="+redis.URL())
 
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + mode.keys}
-			peer := python(ctx, t, env, "e2e/channels_peer.py", "expect", "room_lobby", string(want), "30")
-			stdout, err := peer.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr lockedBuffer
-			peer.Stderr = &stderr
-			if err := peer.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := bufio.NewScanner(stdout)
-			if !lines.Scan() || !strings.HasPrefix(lines.Text(), "READY ") {
-				t.Fatalf("python peer did not get ready: %q %s", lines.Text(), stderr.String())
-			}
+	frame := richFields()
+	expected := richFields()
+	expected["type"] = "room.message"
+	want, _ := json.Marshal(expected)
 
-			c := s.dial(t, "/ws/room/lobby/", nil)
-			writeJSON(t, c, frame)
-			// The sender is in the group too and gets its own broadcast.
-			assertSameJSON(t, readJSON(t, c), expected)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys}
+	peer := python(ctx, st, env, "e2e/channels_peer.py", "expect", "room_lobby", string(want), "30")
+	stdout, err := peer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	peer.Stderr = &stderr
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "READY ") {
+		t.Fatalf("python peer did not get ready: %q %s", lines.Text(), stderr.String())
+	}
 
-			if !lines.Scan() {
-				t.Fatalf("python peer printed nothing: %s", stderr.String())
-			}
-			if res := lines.Text(); res != "MATCH" {
-				t.Fatalf("python received a different message: %s", res)
-			}
-			if err := peer.Wait(); err != nil {
-				t.Fatalf("python peer: %v %s", err, stderr.String())
-			}
-		})
+	c := s.dial(t, "/ws/room/lobby/", nil)
+	writeJSON(t, c, frame)
+	// The sender is in the group too and gets its own broadcast.
+	assertSameJSON(t, readJSON(t, c), expected)
+
+	if !lines.Scan() {
+		t.Fatalf("python peer printed nothing: %s", stderr.String())
+	}
+	if res := lines.Text(); res != "MATCH" {
+		t.Fatalf("python received a different message: %s", res)
+	}
+	if err := peer.Wait(); err != nil {
+		t.Fatalf("python peer: %v %s", err, stderr.String())
 	}
 }
 

@@ -18,7 +18,11 @@ import (
 // Django server and checks that status, body, cookies and headers survive
 // in both directions, and that WebSocket routes still work beside it.
 func TestHTTPPassthroughToDjango(t *testing.T) {
-	django := testenv.StartDjango(t)
+	forEachStack(t, httpPassthroughToDjango)
+}
+
+func httpPassthroughToDjango(t *testing.T, st testenv.PyStack) {
+	django := testenv.StartDjango(t, st.Env...)
 	s := startSidecar(t, "", "SIDECAR_UPSTREAM="+django)
 
 	t.Run("status body cookies headers", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -185,21 +186,30 @@ func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
 			c.sendBytes(b)
 		}
 	}
-	if !a.hasGroupS {
-		return
+	for _, d := range a.dispatch {
+		c.runDispatch(d, sc, frame)
 	}
-	group := a.group.renderString(sc)
-	if !validGroupName(group) {
+}
+
+// runDispatch builds an event and sends it to a group or a channel. A
+// failure gets an error frame; the socket stays open.
+func (c *conn) runDispatch(d *dispatch, sc Scope, frame map[string]any) {
+	target := d.target.renderString(sc)
+	if d.toGroup && !validGroupName(target) {
 		c.errorFrame("invalid_group", "the target group name is not valid")
 		return
 	}
+	if !d.toGroup && !bridge.ValidChannelName(target) {
+		c.errorFrame("invalid_channel", "the target channel name is not valid")
+		return
+	}
 	event := make(bridge.Message, len(frame)+2)
-	if a.forward {
+	if d.forward {
 		for k, v := range frame {
 			event[k] = v
 		}
 	}
-	if m, ok := a.event.render(sc).(map[string]any); ok {
+	if m, ok := d.event.render(sc).(map[string]any); ok {
 		for k, v := range m {
 			event[k] = v
 		}
@@ -210,9 +220,19 @@ func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.srv.layer.GroupSend(ctx, group, event); err != nil {
-		c.srv.metrics.LayerErrors.WithLabelValues("group_send").Inc()
-		c.log.Warn("group_send failed", "group", group, "err", err)
+	op, err := "group_send", error(nil)
+	if d.toGroup {
+		err = c.srv.layer.GroupSend(ctx, target, event)
+	} else {
+		op, err = "send", c.srv.layer.Send(ctx, target, event)
+	}
+	if err != nil {
+		c.srv.metrics.LayerErrors.WithLabelValues(op).Inc()
+		c.log.Warn(op+" failed", "target", target, "err", err)
+		if errors.Is(err, bridge.ErrChannelFull) {
+			c.errorFrame("channel_full", "the receiver is not keeping up, try again")
+			return
+		}
 		c.errorFrame("unavailable", "the message could not be delivered, try again")
 	}
 }

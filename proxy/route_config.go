@@ -65,6 +65,9 @@ type ActionConfig struct {
 	Send any `yaml:"send"`
 	// GroupSend sends an event to a group.
 	GroupSend *GroupSendConfig `yaml:"group_send"`
+	// ChannelSend sends an event to one channel, such as a Django
+	// consumer's channel_name.
+	ChannelSend *ChannelSendConfig `yaml:"channel_send"`
 }
 
 // ReceiveConfig dispatches inbound JSON frames.
@@ -83,6 +86,17 @@ type ReceiveConfig struct {
 type GroupSendConfig struct {
 	// Group is the target group, a template.
 	Group string `yaml:"group"`
+	// Event is the event template; it must set "type".
+	Event map[string]any `yaml:"event"`
+	// ForwardFrame copies every field of the inbound frame into the event
+	// before Event's fields are applied.
+	ForwardFrame bool `yaml:"forward_frame"`
+}
+
+// ChannelSendConfig builds an event and sends it to one channel.
+type ChannelSendConfig struct {
+	// Channel is the target channel name, a template such as "{msg.to}".
+	Channel string `yaml:"channel"`
 	// Event is the event template; it must set "type".
 	Event map[string]any `yaml:"event"`
 	// ForwardFrame copies every field of the inbound frame into the event
@@ -117,11 +131,16 @@ type route struct {
 }
 
 type action struct {
-	send      *template
-	group     *template
-	event     *template
-	forward   bool
-	hasGroupS bool
+	send     *template
+	dispatch []*dispatch
+}
+
+// dispatch sends a built event to a group or a channel.
+type dispatch struct {
+	toGroup bool
+	target  *template
+	event   *template
+	forward bool
 }
 
 type eventRule struct {
@@ -184,8 +203,8 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 	}
 	compileAction := func(field string, ac *ActionConfig, allowed ...string) (*action, error) {
 		a := &action{}
-		if ac.Send == nil && ac.GroupSend == nil {
-			return nil, fieldErr(field, fmt.Errorf("needs send or group_send"))
+		if ac.Send == nil && ac.GroupSend == nil && ac.ChannelSend == nil {
+			return nil, fieldErr(field, fmt.Errorf("needs send, group_send or channel_send"))
 		}
 		if ac.Send != nil {
 			t, err := compileTemplate(ac.Send)
@@ -197,32 +216,43 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 			}
 			a.send = t
 		}
-		if gs := ac.GroupSend; gs != nil {
-			if gs.Group == "" {
-				return nil, fieldErr(field+".group_send.group", fmt.Errorf("is required"))
+		compileDispatch := func(field, targetKey, target string, event map[string]any, forward, toGroup bool) error {
+			if target == "" {
+				return fieldErr(field+"."+targetKey, fmt.Errorf("is required"))
 			}
-			t, err := compileString(gs.Group)
+			t, err := compileString(target)
 			if err != nil {
-				return nil, fieldErr(field+".group_send.group", err)
+				return fieldErr(field+"."+targetKey, err)
 			}
-			if err := checkNames(field+".group_send.group", t, allowed...); err != nil {
-				return nil, err
+			if err := checkNames(field+"."+targetKey, t, allowed...); err != nil {
+				return err
 			}
 			ev := map[string]any{}
-			for k, v := range gs.Event {
+			for k, v := range event {
 				ev[k] = v
 			}
-			if _, ok := ev["type"]; !ok && !gs.ForwardFrame {
-				return nil, fieldErr(field+".group_send.event", fmt.Errorf("must set type"))
+			if _, ok := ev["type"]; !ok && !forward {
+				return fieldErr(field+".event", fmt.Errorf("must set type"))
 			}
 			et, err := compileTemplate(ev)
 			if err != nil {
-				return nil, fieldErr(field+".group_send.event", err)
+				return fieldErr(field+".event", err)
 			}
-			if err := checkNames(field+".group_send.event", et, allowed...); err != nil {
+			if err := checkNames(field+".event", et, allowed...); err != nil {
+				return err
+			}
+			a.dispatch = append(a.dispatch, &dispatch{toGroup: toGroup, target: t, event: et, forward: forward})
+			return nil
+		}
+		if gs := ac.GroupSend; gs != nil {
+			if err := compileDispatch(field+".group_send", "group", gs.Group, gs.Event, gs.ForwardFrame, true); err != nil {
 				return nil, err
 			}
-			a.group, a.event, a.forward, a.hasGroupS = t, et, gs.ForwardFrame, true
+		}
+		if cs := ac.ChannelSend; cs != nil {
+			if err := compileDispatch(field+".channel_send", "channel", cs.Channel, cs.Event, cs.ForwardFrame, false); err != nil {
+				return nil, err
+			}
 		}
 		return a, nil
 	}

@@ -4,6 +4,10 @@
     channels_peer.py expect GROUP JSON SECONDS join GROUP, print READY, and check
                                                that the next message equals JSON
                                                with the same Python types
+    channels_peer.py send CHANNEL JSON         send() to one channel
+    channels_peer.py expect_channel JSON SECONDS
+                                               print READY <new channel> and check
+                                               the next message sent to it
 
 The layer is configured from the environment: REDIS_URL, LAYER_KEYS (comma
 separated symmetric_encryption_keys) and LAYER_PREFIX.
@@ -54,10 +58,17 @@ async def group_send(group, payload):
     await layer.close_pools()
 
 
+async def send(channel, payload):
+    layer = make_layer()
+    await layer.send(channel, json.loads(payload))
+    await layer.close_pools()
+
+
 async def expect(group, payload, seconds):
     layer = make_layer()
     channel = await layer.new_channel()
-    await layer.group_add(group, channel)
+    if group:
+        await layer.group_add(group, channel)
     print("READY", channel, flush=True)
     try:
         msg = await asyncio.wait_for(layer.receive(channel), float(seconds))
@@ -65,8 +76,10 @@ async def expect(group, payload, seconds):
         print("TIMEOUT", flush=True)
         return 1
     finally:
-        await layer.group_discard(group, channel)
-    diff = same(msg, json.loads(payload))
+        if group:
+            await layer.group_discard(group, channel)
+    # The expected message may name the new channel as "CHANNEL".
+    diff = same(msg, json.loads(payload.replace('"CHANNEL"', json.dumps(channel))))
     print("MATCH" if diff is None else "MISMATCH " + diff, flush=True)
     await layer.close_pools()
     return 0 if diff is None else 1
@@ -78,6 +91,11 @@ def main(argv):
         return 0
     if len(argv) >= 4 and argv[0] == "expect":
         return asyncio.run(expect(argv[1], argv[2], argv[3]))
+    if len(argv) >= 3 and argv[0] == "send":
+        asyncio.run(send(argv[1], argv[2]))
+        return 0
+    if len(argv) >= 3 and argv[0] == "expect_channel":
+        return asyncio.run(expect(None, argv[1], argv[2]))
     print(__doc__, file=sys.stderr)
     return 2
 
