@@ -1,6 +1,7 @@
 """A Django-side peer for the black-box tests: the real channels_redis layer.
 
-    channels_peer.py group_send GROUP JSON     publish like Django's group_send
+    channels_peer.py group_send GROUP JSON [N] publish like Django's group_send
+                                               (N times, with "seq" set to 0..N-1)
     channels_peer.py expect GROUP JSON SECONDS join GROUP, print READY, and check
                                                that the next message equals JSON
                                                with the same Python types
@@ -52,9 +53,13 @@ def same(a, b, path="$"):
     return None if a == b else f"{path}: {a!r} != {b!r}"
 
 
-async def group_send(group, payload):
+async def group_send(group, payload, count=None):
     layer = make_layer()
-    await layer.group_send(group, json.loads(payload))
+    if count is None:
+        await layer.group_send(group, json.loads(payload))
+    else:
+        for i in range(int(count)):
+            await layer.group_send(group, dict(json.loads(payload), seq=i))
     await layer.close_pools()
 
 
@@ -87,7 +92,7 @@ async def expect(group, payload, seconds):
 
 def main(argv):
     if len(argv) >= 3 and argv[0] == "group_send":
-        asyncio.run(group_send(argv[1], argv[2]))
+        asyncio.run(group_send(argv[1], argv[2], argv[3] if len(argv) > 3 else None))
         return 0
     if len(argv) >= 4 and argv[0] == "expect":
         return asyncio.run(expect(argv[1], argv[2], argv[3]))
