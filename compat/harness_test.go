@@ -24,33 +24,47 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/internal/testenv"
 )
 
+// binary is the sidecar built once per test run: with the race detector
+// for tests, without it for benchmarks that measure the process.
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+	race bool
+}
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	raceBinary  = &binary{race: true}
+	plainBinary = &binary{}
 )
 
-// sidecarBinary builds the binary once per test run.
-func sidecarBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
+func (b *binary) get(tb testing.TB) string {
+	tb.Helper()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "sidecar-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "channels-sidecar")
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, ".")
+		b.path = filepath.Join(dir, "channels-sidecar")
+		args := []string{"build", "-o", b.path}
+		if b.race {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, ".")...)
 		cmd.Dir = testenv.RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		tb.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
+
+// sidecarBinary is the race-enabled binary the tests run.
+func sidecarBinary(t testing.TB) string { return raceBinary.get(t) }
 
 // lockedBuffer collects a process's output for the test log.
 type lockedBuffer struct {
@@ -80,7 +94,7 @@ type sidecar struct {
 // startSidecar runs the built binary with a config file ("" for the
 // embedded default) and extra environment, and stops it with SIGTERM when
 // the test ends.
-func startSidecar(t *testing.T, config string, env ...string) *sidecar {
+func startSidecar(t testing.TB, config string, env ...string) *sidecar {
 	t.Helper()
 	args := []string{}
 	if config != "" {
@@ -89,7 +103,7 @@ func startSidecar(t *testing.T, config string, env ...string) *sidecar {
 	return startProcess(t, exec.Command(sidecarBinary(t), args...), env...)
 }
 
-func startProcess(t *testing.T, cmd *exec.Cmd, env ...string) *sidecar {
+func startProcess(t testing.TB, cmd *exec.Cmd, env ...string) *sidecar {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	s := &sidecar{addr: addr, cmd: cmd, logs: &lockedBuffer{}}
@@ -210,7 +224,7 @@ func forEachStack(t *testing.T, fn func(t *testing.T, st testenv.PyStack)) {
 }
 
 // writeConfig writes a config file for one test.
-func writeConfig(t *testing.T, body string) string {
+func writeConfig(t testing.TB, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "sidecar.yaml")
 	if err := os.WriteFile(p, []byte(strings.TrimLeft(body, "\n")), 0o600); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,8 +130,13 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		s.pass = p
 	}
 	s.upgrader = websocket.FastHTTPUpgrader{
-		HandshakeTimeout:  cfg.WebSocket.HandshakeTimeout,
-		Subprotocols:      d.Subprotocols,
+		HandshakeTimeout: cfg.WebSocket.HandshakeTimeout,
+		Subprotocols:     d.Subprotocols,
+		// Idle sockets should hold as little as possible: a small read
+		// buffer (frames from browsers are small; larger ones just take
+		// more reads), and write buffers borrowed only while writing.
+		ReadBufferSize:    1024,
+		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.WebSocket.Compression.On(),
 		// The Origin was checked before Upgrade is called.
 		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
