@@ -1,7 +1,8 @@
 """ASGI entry point, for Daphne or another ASGI server.
 
-Plain HTTP only for now; WebSocket consumers are routed here once the
-reference app has them.
+HTTP goes to Django's views; WebSocket connections go to the consumers in
+refsite.consumers. The channel layer is configured only when REDIS_URL is
+set (see settings.py).
 """
 import os
 
@@ -9,4 +10,21 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refsite.settings")
 
-application = get_asgi_application()
+# Django must be set up before anything imports models or consumers.
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from refsite.consumers import RoomConsumer  # noqa: E402
+
+websocket_urlpatterns = [
+    path("ws/room/<str:name>/", RoomConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_application,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

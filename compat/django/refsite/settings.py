@@ -27,7 +27,9 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "refsite-test-secret-key-do-not-use-in
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["*"])
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The channel layer's Redis, e.g. redis://127.0.0.1:6379/0. Without it there
+# is no channel layer, and the HTTP views, which need none, still work.
+REDIS_URL = os.environ.get("REDIS_URL", "")
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
@@ -60,15 +62,21 @@ DATABASES = {
 SESSION_ENGINE = os.environ.get("SESSION_ENGINE", "django.contrib.sessions.backends.db")
 SESSION_COOKIE_NAME = os.environ.get("SESSION_COOKIE_NAME", "sessionid")
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [REDIS_URL],
-            "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
-        },
+CHANNEL_LAYERS = {}
+if REDIS_URL:
+    _layer_config = {
+        "hosts": [REDIS_URL],
+        "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
     }
-}
+    # LAYER_KEYS: comma-separated symmetric_encryption_keys, newest first,
+    # the same list the sidecar's channel_layer is given.
+    _layer_keys = _env_list("LAYER_KEYS", [])
+    if _layer_keys:
+        _layer_config["symmetric_encryption_keys"] = _layer_keys
+    CHANNEL_LAYERS["default"] = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": _layer_config,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
