@@ -3,10 +3,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Backend names accepted in Config.Backend.
@@ -74,13 +70,15 @@ type Config struct {
 	// random_prefix_length, receive_batch and group_refresh, as
 	// channels_redis does.
 	Backend string `yaml:"backend"`
-	// Hosts lists Redis URLs: redis://[user:password@]host[:port][/db],
-	// rediss:// for TLS, or unix:///path/to/socket?db=N. Only one host is
-	// supported for now by the redis backend; the pubsub backend shards
-	// over all of them, in order, as channels_redis does. Default for the
+	// Hosts is the ring of Redis hosts, in the order of Django's hosts,
+	// in every form channels_redis accepts (see Host): URLs
+	// (redis://[user:password@]host[:port][/db], rediss:// for TLS,
+	// unix:///path?db=N), [host, port] pairs, mappings with "address" or
+	// connection settings, and Sentinel mappings. Groups and channels are
+	// spread over the hosts with channels_redis' hash. Default for the
 	// redis and pubsub backends: ["redis://localhost:6379"], as in
 	// channels_redis.
-	Hosts []string `yaml:"hosts"`
+	Hosts HostList `yaml:"hosts"`
 	// Prefix is put in front of every Redis key. It must equal Django's
 	// prefix. Default "asgi".
 	Prefix string `yaml:"prefix"`
@@ -117,6 +115,9 @@ type Config struct {
 	// group memberships, so that sockets can stay longer than GroupExpiry.
 	// Default GroupExpiry/4, at most 3600.
 	GroupRefresh int `yaml:"group_refresh"`
+	// Observer, if set, receives lag and queue-depth measurements as they
+	// happen (see Observer). It is set by code, not by the config file.
+	Observer Observer `yaml:"-"`
 }
 
 // ChannelCapacity is one per-channel capacity override.
@@ -138,7 +139,7 @@ func (c *Config) SetDefaults() {
 		c.SerializerFormat = SerializerMsgpack
 	}
 	if (c.Backend == BackendRedis || c.Backend == BackendPubSub) && len(c.Hosts) == 0 {
-		c.Hosts = []string{DefaultHost}
+		c.Hosts = HostList{HostFromURL(DefaultHost)}
 	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
@@ -177,16 +178,11 @@ func (c *Config) Validate() error {
 	if c.SerializerFormat != "" && c.SerializerFormat != SerializerMsgpack {
 		errs = append(errs, fmt.Errorf("serializer_format: %q is not supported; only %q is", c.SerializerFormat, SerializerMsgpack))
 	}
-	if c.Backend == BackendRedis {
-		switch {
-		case len(c.Hosts) == 0:
-			errs = append(errs, errors.New("hosts: the redis backend needs one host"))
-		case len(c.Hosts) > 1:
-			errs = append(errs, fmt.Errorf("hosts: %d hosts given, but only one host is supported (sharding over several hosts is not implemented)", len(c.Hosts)))
-		}
+	if c.Backend == BackendRedis && len(c.Hosts) == 0 {
+		errs = append(errs, errors.New("hosts: the redis backend needs at least one host"))
 	}
 	for i, h := range c.Hosts {
-		if err := validateHostURL(h); err != nil {
+		if _, err := ParseHost(h); err != nil {
 			errs = append(errs, fmt.Errorf("hosts[%d]: %w", i, err))
 		}
 	}
@@ -224,22 +220,4 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("group_refresh: %d s must be shorter than group_expiry (%d s), or memberships lapse between refreshes", c.GroupRefresh, c.GroupExpiry))
 	}
 	return errors.Join(errs...)
-}
-
-// validateHostURL checks one hosts entry without echoing a password.
-func validateHostURL(h string) error {
-	u, err := url.Parse(h)
-	if err != nil {
-		// url.Parse errors quote the whole input, which may hold a password.
-		return errors.New("not a valid URL")
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "redis", "rediss", "unix":
-	default:
-		return fmt.Errorf("scheme %q not supported; use redis://, rediss:// or unix://", u.Scheme)
-	}
-	if _, err := redis.ParseURL(h); err != nil {
-		return fmt.Errorf("%s: %w", u.Redacted(), err)
-	}
-	return nil
 }

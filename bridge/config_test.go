@@ -64,10 +64,10 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"backend", func(c *Config) { c.Backend = "pubsub2" }, "backend"},
-		{"two hosts", func(c *Config) { c.Backend = "redis"; c.Hosts = []string{"redis://a", "redis://b"} }, "only one host"},
-		{"scheme", func(c *Config) { c.Backend = "redis"; c.Hosts = []string{"http://a"} }, "scheme"},
-		{"bad url", func(c *Config) { c.Backend = "redis"; c.Hosts = []string{"redis://:secretpw@a:x/0"} }, "hosts[0]"},
-		{"bad db", func(c *Config) { c.Backend = "redis"; c.Hosts = []string{"redis://:secretpw@a:6379/x"} }, "hosts[0]"},
+		{"second host", func(c *Config) { c.Backend = "redis"; c.Hosts = HostList{"redis://a", []any{"b"}} }, "hosts[1]"},
+		{"scheme", func(c *Config) { c.Backend = "redis"; c.Hosts = HostList{"http://a"} }, "scheme"},
+		{"bad url", func(c *Config) { c.Backend = "redis"; c.Hosts = HostList{"redis://:secretpw@a:x/0"} }, "hosts[0]"},
+		{"bad db", func(c *Config) { c.Backend = "redis"; c.Hosts = HostList{"redis://:secretpw@a:6379/x"} }, "hosts[0]"},
 		{"expiry", func(c *Config) { c.Expiry = -1 }, "expiry"},
 		{"group expiry", func(c *Config) { c.GroupExpiry = -5 }, "group_expiry"},
 		{"capacity", func(c *Config) { c.Capacity = -1 }, "capacity"},
@@ -92,7 +92,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	for _, h := range []string{"redis://localhost:6379/0", "rediss://user:pw@h:6380", "unix:///run/redis.sock?db=2"} {
-		c := Config{Backend: "redis", Hosts: []string{h}}
+		c := Config{Backend: "redis", Hosts: HostList{h}}
 		c.SetDefaults()
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", h, err)

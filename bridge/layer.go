@@ -16,7 +16,8 @@ import (
 type Message = map[string]any
 
 // Handler receives a message addressed to one local channel. It must not
-// block: the receive loop of the layer calls it inline.
+// block: the receive loops of the layer call it inline. It must be safe
+// for concurrent use: the Redis layer runs one receive loop per host.
 type Handler func(channel string, msg Message)
 
 // ErrChannelFull is returned by Send when the target channel is at capacity,

@@ -238,6 +238,11 @@ func (l *MemoryLayer) Run(ctx context.Context) error {
 		for i := range batch {
 			e := &batch[i]
 			l.stats.received.Add(1)
+			lag := max(now.Sub(e.at).Seconds(), 0)
+			l.stats.observeLag(lag)
+			if l.cfg.Observer != nil {
+				l.cfg.Observer.ObserveLag(lag)
+			}
 			if now.Sub(e.at) > expiry {
 				l.stats.droppedExpired.Add(1)
 			} else {

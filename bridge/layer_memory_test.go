@@ -267,7 +267,7 @@ func TestNewSelectsBackend(t *testing.T) {
 	if _, ok := l.(*MemoryLayer); !ok {
 		t.Fatalf("default backend is %T", l)
 	}
-	l, err = New(Config{Backend: "redis", Hosts: []string{"redis://127.0.0.1:1/0"}}, h, nil)
+	l, err = New(Config{Backend: "redis", Hosts: HostList{"redis://127.0.0.1:1/0"}}, h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,11 +88,11 @@ func NewPubSubLayer(cfg Config, h Handler, log *slog.Logger) (*PubSubLayer, erro
 	}
 	conns := make([]pubsubShardConns, len(cfg.Hosts))
 	for i, host := range cfg.Hosts {
-		opts, err := redis.ParseURL(host)
+		spec, err := ParseHost(host)
 		if err != nil {
 			return nil, fmt.Errorf("bridge config: hosts[%d]: %w", i, err)
 		}
-		rdb := redis.NewClient(opts)
+		rdb := spec.NewClient(nil)
 		// Subscribe without channels makes the PubSub without connecting.
 		conns[i] = pubsubShardConns{pub: rdb, sub: rdb.Subscribe(context.Background())}
 	}

@@ -16,7 +16,7 @@ import (
 func newRedisTestLayer(t testing.TB, r *testenv.Redis, cfg Config, h Handler) *RedisLayer {
 	t.Helper()
 	cfg.Backend = BackendRedis
-	cfg.Hosts = []string{r.URL()}
+	cfg.Hosts = HostList{r.URL()}
 	l, err := NewRedisLayer(cfg, h, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -276,11 +276,14 @@ func TestRedisRestart(t *testing.T) {
 
 	r.Stop()
 	deadline := time.Now().Add(10 * time.Second)
-	for b.Ready(ctx) == nil {
+	for b.Ready(ctx) == nil || b.Stats().Hosts[0].Up {
 		if time.Now().After(deadline) {
-			t.Fatal("Ready did not report the outage")
+			t.Fatalf("Ready (%v) or the receive loop did not report the outage", b.Ready(ctx))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if err := b.Ready(ctx); !strings.Contains(err.Error(), r.Addr()) {
+		t.Fatalf("Ready does not name the host that is down: %v", err)
 	}
 	r.Restart()
 	waitGroupDelivery(t, rec, 2, func() error { return a.GroupSend(ctx, "lobby", Message{"type": "after"}) })
@@ -373,8 +376,8 @@ func TestRedisSendErrors(t *testing.T) {
 	if err == nil || errors.Is(err, ErrChannelFull) {
 		t.Errorf("send with Redis down: %v", err)
 	}
-	if _, err := NewRedisLayer(Config{Hosts: []string{"redis://a", "redis://b"}}, nopHandler, nil); err == nil ||
-		!strings.Contains(err.Error(), "only one host") {
-		t.Errorf("two hosts: %v", err)
+	if _, err := NewRedisLayer(Config{Hosts: HostList{"redis://a", "redis://:secretpw@b:0"}}, nopHandler, nil); err == nil ||
+		!strings.Contains(err.Error(), "hosts[1]") || strings.Contains(err.Error(), "secretpw") {
+		t.Errorf("bad second host: %v", err)
 	}
 }

@@ -1,8 +1,12 @@
 package bridge
 
-import "sync/atomic"
+import (
+	"math"
+	"sync/atomic"
+)
 
-// Stats are cumulative counters of one layer since it was created.
+// Stats are cumulative counters of one layer since it was created, plus a
+// few gauges.
 type Stats struct {
 	// Sent counts messages written by Send.
 	Sent uint64
@@ -25,11 +29,36 @@ type Stats struct {
 	// OverCapacity counts Send calls refused with ErrChannelFull plus
 	// channel keys that GroupSend skipped because they were full.
 	OverCapacity uint64
-	// BackendErrors counts failed receive attempts (e.g. Redis down).
+	// BackendErrors counts failed receive attempts (e.g. Redis down), on
+	// every host together; Hosts has them per host.
 	BackendErrors uint64
-	// GroupRefreshes counts completed re-additions of all memberships
-	// (periodic refreshes and restores after a reconnect).
+	// GroupRefreshes counts completed re-additions of memberships
+	// (periodic refreshes and restores after a reconnect), per host.
 	GroupRefreshes uint64
+	// LagLast is the publish-to-receive delay, in seconds, of the last
+	// received message: the receive time minus the message's score,
+	// which is the publisher's Unix time.
+	LagLast float64
+	// LagMax is the largest publish-to-receive delay, in seconds, since
+	// the previous call to Stats. Use an Observer for a histogram.
+	LagMax float64
+	// Hosts has per-host figures in ring order (Redis layer only).
+	Hosts []HostStats
+}
+
+// HostStats are the figures of one Redis host of the ring.
+type HostStats struct {
+	// Name is the host without secrets, as HostSpec.Name.
+	Name string
+	// Up is false while the host's receive loop cannot reach it.
+	Up bool
+	// QueueDepth is how many messages waited in this process's key on
+	// the host at the last sample (about once a second).
+	QueueDepth int64
+	// Received counts messages taken from the host.
+	Received uint64
+	// BackendErrors counts failed receive attempts on the host.
+	BackendErrors uint64
 }
 
 // StatsSource is implemented by layers that expose Stats.
@@ -42,6 +71,19 @@ type StatsSource interface {
 type counters struct {
 	sent, groupSent, received, delivered, decodeErrors, droppedUnknown,
 	droppedExpired, overCapacity, backendErrors, groupRefreshes atomic.Uint64
+	lagLast, lagMax atomic.Uint64 // float64 bits
+}
+
+// observeLag records one publish-to-receive delay.
+func (c *counters) observeLag(seconds float64) {
+	bits := math.Float64bits(seconds)
+	c.lagLast.Store(bits)
+	for {
+		old := c.lagMax.Load()
+		if math.Float64frombits(old) >= seconds || c.lagMax.CompareAndSwap(old, bits) {
+			return
+		}
+	}
 }
 
 func (c *counters) snapshot() Stats {
@@ -56,5 +98,7 @@ func (c *counters) snapshot() Stats {
 		OverCapacity:   c.overCapacity.Load(),
 		BackendErrors:  c.backendErrors.Load(),
 		GroupRefreshes: c.groupRefreshes.Load(),
+		LagLast:        math.Float64frombits(c.lagLast.Load()),
+		LagMax:         math.Float64frombits(c.lagMax.Swap(0)),
 	}
 }

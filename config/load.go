@@ -91,7 +91,7 @@ func applyOverrides(cfg *Config, env LookupEnv) {
 	}
 	if v, ok := env(EnvRedisURL); ok && v != "" {
 		cfg.ChannelLayer.Backend = "redis"
-		cfg.ChannelLayer.Hosts = []string{v}
+		cfg.ChannelLayer.Hosts = append(cfg.ChannelLayer.Hosts[:0:0], v)
 	}
 }
 
