@@ -179,11 +179,11 @@ func (l *PubSubLayer) GroupChannel(group string) string {
 }
 
 // NewChannel returns a new local channel, "<prefix>specific.<32 hex>" as
-// channels_redis' new_channel() makes it, and subscribes to it. While Run
-// is running it waits up to two seconds for Redis to confirm the
-// subscription, so that the channel can receive when NewChannel returns;
-// it does not wait when the connection is known to be down, and Send to a
-// local channel waits for the confirmation in any case.
+// channels_redis' new_channel() makes it, and subscribes to it. It waits
+// up to two seconds for Redis to confirm the subscription (made by Run),
+// so that the channel can receive when NewChannel returns; it does not
+// wait when the connection is known to be down. Send to a local channel
+// waits for the confirmation in any case.
 func (l *PubSubLayer) NewChannel() string {
 	name := l.cfg.Prefix + pubsubNamePrefix + newUUID4Hex()
 	shard := l.shardFor(name)
@@ -191,7 +191,7 @@ func (l *PubSubLayer) NewChannel() string {
 	l.channels[name] = make(map[string]struct{})
 	ready := shard.acquire(name)
 	l.mu.Unlock()
-	if l.running.Load() && shard.status.Load() != shardDown {
+	if shard.status.Load() != shardDown {
 		t := time.NewTimer(pubsubNewChannelWait)
 		defer t.Stop()
 		select {
@@ -230,13 +230,11 @@ func (l *PubSubLayer) Send(ctx context.Context, channel string, msg Message) err
 		return fmt.Errorf("send: %w", err)
 	}
 	shard := l.shardFor(channel)
-	if l.running.Load() {
-		if ready := shard.readyChan(channel); ready != nil {
-			select {
-			case <-ready:
-			case <-ctx.Done():
-				return fmt.Errorf("send to %q: subscription of the local channel not confirmed: %w", channel, ctx.Err())
-			}
+	if ready := shard.readyChan(channel); ready != nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return fmt.Errorf("send to %q: subscription of the local channel not confirmed: %w", channel, ctx.Err())
 		}
 	}
 	n, err := l.publish(ctx, shard, channel, msg)
@@ -251,10 +249,9 @@ func (l *PubSubLayer) Send(ctx context.Context, channel string, msg Message) err
 }
 
 // GroupAdd adds a local channel to group and subscribes this process to
-// the group's pub/sub channel if it is the first local member. While Run
-// is running it returns once Redis has confirmed the subscription, or
-// with an error (and no membership) when ctx ends first. Before Run it
-// only records the membership; Run subscribes.
+// the group's pub/sub channel if it is the first local member. It returns
+// once Redis has confirmed the subscription, which Run makes, or with an
+// error (and no membership) when ctx ends first.
 func (l *PubSubLayer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := validateGroupName(group); err != nil {
 		return fmt.Errorf("group_add: %w", err)
@@ -285,7 +282,7 @@ func (l *PubSubLayer) GroupAdd(ctx context.Context, group, channel string) error
 		ready = shard.acquire(name)
 	}
 	l.mu.Unlock()
-	if !l.running.Load() || ready == nil {
+	if ready == nil {
 		return nil
 	}
 	select {
