@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -214,20 +213,37 @@ func taggedJSON(t testing.TB, msg Message) string {
 	return string(b)
 }
 
-// pyPeer runs peer.py with layer options for one Redis and key list.
+// pyPeer runs peer.py with layer options (hosts, keys, ...) in one Python
+// stack; the zero stack is Debian 12's system packages.
 type pyPeer struct {
-	t    *testing.T
-	args []string
+	t     *testing.T
+	stack testenv.PyStack
+	args  []string
 }
 
 func newPyPeer(t *testing.T, r *testenv.Redis, keys []string, extra ...string) *pyPeer {
 	t.Helper()
 	testenv.RequirePython(t, pythonLayerModules...)
-	args := []string{filepath.Join(testenv.RepoRoot(), "compat", "python", "layer", "peer.py"), "--host", r.URL()}
+	return newStackPeer(t, testenv.PyStack{Name: testenv.StackDebian12}, []string{r.URL()}, keys, extra...)
+}
+
+// newStackPeer makes a peer on the given hosts (URLs or peer.py's JSON
+// forms) in stack.
+func newStackPeer(t *testing.T, stack testenv.PyStack, hosts, keys []string, extra ...string) *pyPeer {
+	t.Helper()
+	args := []string{filepath.Join(testenv.RepoRoot(), "compat", "python", "layer", "peer.py")}
+	for _, h := range hosts {
+		args = append(args, "--host", h)
+	}
 	for _, k := range keys {
 		args = append(args, "--key", k)
 	}
-	return &pyPeer{t: t, args: append(args, extra...)}
+	return &pyPeer{t: t, stack: stack, args: append(args, extra...)}
+}
+
+// with returns a copy of the peer with more layer options.
+func (p *pyPeer) with(extra ...string) *pyPeer {
+	return &pyPeer{t: p.t, stack: p.stack, args: append(append([]string(nil), p.args...), extra...)}
 }
 
 // run runs one command to completion and returns its single output line.
@@ -235,7 +251,7 @@ func (p *pyPeer) run(cmd ...string) map[string]any {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out := testenv.RunPython(ctx, p.t, nil, nil, append(append([]string(nil), p.args...), cmd...)...)
+	out := p.stack.Run(ctx, p.t, nil, append(append([]string(nil), p.args...), cmd...)...)
 	var res map[string]any
 	if err := json.Unmarshal(out, &res); err != nil {
 		p.t.Fatalf("peer %v printed %q", cmd, out)
@@ -254,7 +270,7 @@ type pyReceiver struct {
 func (p *pyPeer) start(cmd ...string) *pyReceiver {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	c := exec.CommandContext(ctx, testenv.Python, append(append([]string(nil), p.args...), cmd...)...)
+	c := p.stack.Command(ctx, append(append([]string(nil), p.args...), cmd...)...)
 	var stderr strings.Builder
 	c.Stderr = &stderr
 	stdout, err := c.StdoutPipe()

@@ -16,17 +16,27 @@ Commands (layer options go before the command):
     group_send GROUP MESSAGE        prints {"sent": true}
     group_add GROUP CHANNEL         prints {"added": true}
     group_discard GROUP CHANNEL     prints {"discarded": true}
-    receive COUNT TIMEOUT           makes a channel, prints {"ready": CHANNEL},
-                                    then {"channel": ..., "message": ...} per
-                                    message; {"timeout": true} if TIMEOUT
-                                    seconds pass first
+    receive COUNT TIMEOUT [--channel NAME]
+                                    makes a channel (or uses NAME), prints
+                                    {"ready": CHANNEL}, then {"channel": ...,
+                                    "message": ...} per message;
+                                    {"timeout": true} if TIMEOUT seconds
+                                    pass first
     receive-group GROUP COUNT TIMEOUT
                                     like receive, but group_adds the channel
                                     to GROUP before the ready line, and
                                     group_discards it at the end
 
-Layer options: --host URL, --prefix, --expiry, --group-expiry, --capacity,
---key KEY (repeatable: symmetric_encryption_keys, first encrypts).
+Layer options: --host HOST (repeatable: the hosts list, in ring order),
+--prefix, --expiry, --group-expiry, --capacity, --key KEY (repeatable:
+symmetric_encryption_keys, first encrypts), --client-prefix HEX (the
+layer's client_prefix, so that tests can choose the host of its process
+key).
+
+A HOST is a Redis URL, or JSON for the other forms channels_redis takes:
+a [host, port] list becomes a (host, port) tuple, and a mapping is passed
+as is except that its "sentinels" entries become tuples, e.g.
+{"sentinels": [["127.0.0.1", 26379]], "master_name": "mymaster"}.
 """
 
 import argparse
@@ -87,15 +97,30 @@ def emit(obj):
     print(json.dumps(obj), flush=True)
 
 
+def parse_host(text):
+    """Turn one --host value into a channels_redis hosts entry."""
+    if not text.startswith(("{", "[")):
+        return text
+    v = json.loads(text)
+    if isinstance(v, list):
+        return tuple(v)
+    if "sentinels" in v:
+        v["sentinels"] = [tuple(s) for s in v["sentinels"]]
+    return v
+
+
 def make_layer(a):
-    return RedisChannelLayer(
-        hosts=[a.host],
+    layer = RedisChannelLayer(
+        hosts=[parse_host(h) for h in a.host or ["redis://localhost:6379/0"]],
         prefix=a.prefix,
         expiry=a.expiry,
         group_expiry=a.group_expiry,
         capacity=a.capacity,
         symmetric_encryption_keys=a.key or None,
     )
+    if a.client_prefix:
+        layer.client_prefix = a.client_prefix
+    return layer
 
 
 async def receive_some(layer, channel, count, timeout):
@@ -132,7 +157,7 @@ async def run(a):
             await layer.group_discard(a.group, a.channel)
             emit({"discarded": True})
         elif a.cmd == "receive":
-            channel = await layer.new_channel()
+            channel = a.channel or await layer.new_channel()
             emit({"ready": channel})
             rc = await receive_some(layer, channel, a.count, a.timeout)
         elif a.cmd == "receive-group":
@@ -152,7 +177,8 @@ async def run(a):
 
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="redis://localhost:6379/0")
+    p.add_argument("--host", action="append", default=None)
+    p.add_argument("--client-prefix", default="")
     p.add_argument("--prefix", default="asgi")
     p.add_argument("--expiry", type=int, default=60)
     p.add_argument("--group-expiry", type=int, default=86400)
@@ -172,6 +198,7 @@ def main(argv):
     s = sub.add_parser("receive")
     s.add_argument("count", type=int)
     s.add_argument("timeout", type=float)
+    s.add_argument("--channel", default="", help="receive on this name (it must use the layer's client_prefix) instead of a new channel")
     s = sub.add_parser("receive-group")
     s.add_argument("group")
     s.add_argument("count", type=int)
