@@ -94,16 +94,18 @@ func NewPubSubLayer(cfg Config, h Handler, log *slog.Logger) (*PubSubLayer, erro
 		}
 		rdb := spec.NewClient(nil)
 		// Subscribe without channels makes the PubSub without connecting.
-		conns[i] = pubsubShardConns{pub: rdb, sub: rdb.Subscribe(context.Background())}
+		conns[i] = pubsubShardConns{name: spec.Name, pub: rdb, sub: rdb.Subscribe(context.Background())}
 	}
 	return newPubSubLayer(cfg, h, log, conns)
 }
 
 // pubsubShardConns are the two connections to one host: pub for PUBLISH
-// and PING, sub for the subscriptions.
+// and PING, sub for the subscriptions. name describes the host without
+// secrets.
 type pubsubShardConns struct {
-	pub pubsubPublisher
-	sub pubsubConn
+	name string
+	pub  pubsubPublisher
+	sub  pubsubConn
 }
 
 // pubsubPublisher is the part of *redis.Client the layer publishes with.
@@ -505,8 +507,22 @@ func (l *PubSubLayer) Ready(ctx context.Context) error {
 
 // Stats returns a snapshot of the layer's counters. Sent counts Send
 // calls, GroupSent GroupSend calls (one PUBLISH each), Received the
-// pub/sub messages read and Delivered the Handler calls.
-func (l *PubSubLayer) Stats() Stats { return l.stats.snapshot() }
+// pub/sub messages read and Delivered the Handler calls. Hosts has the
+// per-host figures; there is no queue and no lag, since pub/sub messages
+// carry no timestamp and wait nowhere.
+func (l *PubSubLayer) Stats() Stats {
+	st := l.stats.snapshot()
+	st.Hosts = make([]HostStats, len(l.shards))
+	for i, s := range l.shards {
+		st.Hosts[i] = HostStats{
+			Name:          s.name,
+			Up:            s.status.Load() == shardUp,
+			Received:      s.received.Load(),
+			BackendErrors: s.backendErrors.Load(),
+		}
+	}
+	return st
+}
 
 // Close closes every connection. Run must have returned.
 func (l *PubSubLayer) Close() error {
@@ -544,13 +560,19 @@ const (
 type pubsubShard struct {
 	l     *PubSubLayer
 	index int
+	name  string
 	pub   pubsubPublisher
 	sub   pubsubConn
+	// idlePing and pongTimeout are pubsubIdlePing and pubsubPongTimeout;
+	// tests shorten them.
+	idlePing, pongTimeout time.Duration
 
-	status  atomic.Int32
-	lastErr atomic.Pointer[error]
-	wake    chan struct{} // asks opLoop to look at dirty
-	reset   chan struct{} // tells opLoop the connection was lost
+	status        atomic.Int32
+	lastErr       atomic.Pointer[error]
+	received      atomic.Uint64
+	backendErrors atomic.Uint64
+	wake          chan struct{} // asks opLoop to look at dirty
+	reset         chan struct{} // tells opLoop the connection was lost
 
 	mu        sync.Mutex
 	subs      map[string]*pubsubSub
@@ -570,14 +592,17 @@ type pubsubSub struct {
 
 func newPubSubShard(l *PubSubLayer, index int, c pubsubShardConns) *pubsubShard {
 	return &pubsubShard{
-		l:     l,
-		index: index,
-		pub:   c.pub,
-		sub:   c.sub,
-		wake:  make(chan struct{}, 1),
-		reset: make(chan struct{}, 1),
-		subs:  make(map[string]*pubsubSub),
-		dirty: make(map[string]struct{}),
+		l:           l,
+		index:       index,
+		name:        c.name,
+		pub:         c.pub,
+		sub:         c.sub,
+		idlePing:    pubsubIdlePing,
+		pongTimeout: pubsubPongTimeout,
+		wake:        make(chan struct{}, 1),
+		reset:       make(chan struct{}, 1),
+		subs:        make(map[string]*pubsubSub),
+		dirty:       make(map[string]struct{}),
 	}
 }
 
@@ -711,6 +736,7 @@ func (s *pubsubShard) runBatch(ctx context.Context, subs, unsubs []string, done 
 		// makes subscribes exactly the wanted channels.
 		if ctx.Err() == nil {
 			s.l.stats.backendErrors.Add(1)
+			s.backendErrors.Add(1)
 			s.l.log.Warn("redis pubsub subscription change failed; retrying on reconnect", "shard", s.index,
 				"subscribe", len(subs), "unsubscribe", len(unsubs), "err", err)
 		}
@@ -764,7 +790,7 @@ func (s *pubsubShard) readLoop(ctx context.Context) {
 	lastRead := time.Now()
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		if pingAt.IsZero() && (s.status.Load() != shardUp || time.Since(lastRead) >= pubsubIdlePing) {
+		if pingAt.IsZero() && (s.status.Load() != shardUp || time.Since(lastRead) >= s.idlePing) {
 			if err := s.sub.Ping(ctx, pubsubPingPayload); err != nil {
 				s.markDown(ctx, err)
 				backoff = s.sleep(ctx, backoff)
@@ -779,7 +805,7 @@ func (s *pubsubShard) readLoop(ctx context.Context) {
 		} else {
 			// Without a timeout argument go-redis treats the deadline as
 			// a broken connection and redials.
-			rctx, cancel := context.WithDeadline(ctx, pingAt.Add(pubsubPongTimeout))
+			rctx, cancel := context.WithDeadline(ctx, pingAt.Add(s.pongTimeout))
 			msg, err = s.sub.ReceiveTimeout(rctx, 0)
 			cancel()
 		}
@@ -807,6 +833,7 @@ func (s *pubsubShard) readLoop(ctx context.Context) {
 func (s *pubsubShard) handle(msg any) {
 	switch m := msg.(type) {
 	case *redis.Message:
+		s.received.Add(1)
 		s.l.dispatch(m.Channel, []byte(m.Payload))
 	case *redis.Subscription:
 		s.confirm(m.Kind, m.Channel)
@@ -828,6 +855,7 @@ func (s *pubsubShard) markDown(ctx context.Context, err error) {
 		return
 	}
 	s.l.stats.backendErrors.Add(1)
+	s.backendErrors.Add(1)
 	s.lastErr.Store(&err)
 	if s.status.Swap(shardDown) != shardDown {
 		s.l.log.Warn("redis pubsub connection lost; messages published meanwhile are lost", "shard", s.index, "err", err)

@@ -33,6 +33,7 @@ type fakeBroker struct {
 	published []fakePublished
 	hold      bool // keep subscription confirmations until releaseHeld
 	down      bool // refuse every command, as a dead server
+	silent    bool // take PINGs without answering, as a half-open connection
 }
 
 type fakePublished struct {
@@ -293,9 +294,13 @@ func (s *fakeSub) ReceiveTimeout(ctx context.Context, timeout time.Duration) (an
 func (s *fakeSub) Ping(_ context.Context, payload ...string) error {
 	s.b.mu.Lock()
 	up := s.reconnectLocked()
+	silent := s.b.silent
 	s.b.mu.Unlock()
 	if !up {
 		return errFakeDown
+	}
+	if silent {
+		return nil
 	}
 	p := ""
 	if len(payload) > 0 {
@@ -315,12 +320,26 @@ func newFakePubSub(t testing.TB, cfg Config, h Handler, brokers ...*fakeBroker) 
 	conns := make([]pubsubShardConns, len(brokers))
 	for i, b := range brokers {
 		conns[i] = b.conns()
+		conns[i].name = fmt.Sprintf("fake%d", i)
 	}
 	l, err := newPubSubLayer(cfg, h, nil, conns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// waitPubSubUp waits until Run has connected to every host.
+func waitPubSubUp(t testing.TB, l *PubSubLayer) {
+	t.Helper()
+	waitUntil(t, "every host up", func() bool {
+		for _, h := range l.Stats().Hosts {
+			if !h.Up {
+				return false
+			}
+		}
+		return l.Ready(context.Background()) == nil
+	})
 }
 
 // hasType reports whether a message of that type was delivered.
@@ -705,7 +724,7 @@ func TestPubSubBeforeRun(t *testing.T) {
 	if got := rec.waitFor(t, 1, 5*time.Second); got[0].channel != ch {
 		t.Fatalf("delivered %+v", got)
 	}
-	waitUntil(t, "ready", func() bool { return l.Ready(context.Background()) == nil })
+	waitPubSubUp(t, l)
 }
 
 func TestPubSubChurnKeepsSubscriptionState(t *testing.T) {
@@ -848,6 +867,16 @@ func TestPubSubShardsByFullName(t *testing.T) {
 		t.Fatal("send not published on the channel's host")
 	}
 	rec.waitFor(t, 3, 5*time.Second)
+	// Each host counts what it delivered: one group message each, and
+	// the direct message on the channel's host.
+	waitUntil(t, "both hosts up", func() bool {
+		st := l.Stats()
+		return len(st.Hosts) == 2 && st.Hosts[0].Up && st.Hosts[1].Up
+	})
+	st := l.Stats()
+	if st.Hosts[own].Received != 2 || st.Hosts[1-own].Received != 1 || st.Hosts[0].Name != "fake0" || st.Hosts[1].Name != "fake1" {
+		t.Fatalf("host stats %+v", st.Hosts)
+	}
 }
 
 func TestPubSubReadyFollowsConnection(t *testing.T) {
@@ -856,7 +885,7 @@ func TestPubSubReadyFollowsConnection(t *testing.T) {
 	l := newFakePubSub(t, Config{}, rec.handle, b)
 	runLayer(t, l)
 	ctx := context.Background()
-	waitUntil(t, "ready", func() bool { return l.Ready(ctx) == nil })
+	waitPubSubUp(t, l)
 	b.setDown(true)
 	// The idle PING fails, and Ready says so.
 	waitUntil(t, "subscriber down", func() bool {
@@ -883,6 +912,29 @@ func TestPubSubReadyFollowsConnection(t *testing.T) {
 	if l.Stats().BackendErrors == 0 {
 		t.Fatal("outage not counted")
 	}
+}
+
+func TestPubSubSilentConnectionIsDown(t *testing.T) {
+	// A connection that takes PINGs but never answers (half-open TCP)
+	// is reported down after the pong timeout.
+	b := newFakeBroker()
+	l := newFakePubSub(t, Config{}, nopHandler, b)
+	l.shards[0].idlePing = 50 * time.Millisecond
+	l.shards[0].pongTimeout = 100 * time.Millisecond
+	runLayer(t, l)
+	ctx := context.Background()
+	waitPubSubUp(t, l)
+	b.mu.Lock()
+	b.silent = true
+	b.mu.Unlock()
+	waitUntil(t, "down", func() bool { return l.Ready(ctx) != nil && !l.Stats().Hosts[0].Up })
+	if l.Stats().Hosts[0].BackendErrors == 0 {
+		t.Fatal("the silent connection was not counted")
+	}
+	b.mu.Lock()
+	b.silent = false
+	b.mu.Unlock()
+	waitUntil(t, "up again", func() bool { return l.Ready(ctx) == nil && l.Stats().Hosts[0].Up })
 }
 
 // FuzzPubSubDecode feeds arbitrary payloads to a plain and an encrypting
@@ -1020,7 +1072,7 @@ func TestPubSubRedisRestart(t *testing.T) {
 	if err := l.GroupAdd(ctx, "room", ch); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "ready", func() bool { return l.Ready(ctx) == nil })
+	waitPubSubUp(t, l)
 	r.Stop()
 	waitUntil(t, "not ready while Redis is down", func() bool { return l.Ready(ctx) != nil })
 	r.Restart()

@@ -120,7 +120,7 @@ func newInteropPubSub(t *testing.T, cfg Config, h Handler, servers ...*testenv.R
 	t.Helper()
 	l := newPubSubTestLayer(t, cfg, h, servers...)
 	runLayer(t, l)
-	waitUntil(t, "the Go layer to connect", func() bool { return l.Ready(context.Background()) == nil })
+	waitPubSubUp(t, l)
 	return l
 }
 
