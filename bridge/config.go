@@ -68,7 +68,9 @@ type Config struct {
 	// channels_redis.pubsub.RedisPubSubChannelLayer. The pubsub backend
 	// ignores expiry, group_expiry, capacity, channel_capacity,
 	// random_prefix_length, receive_batch and group_refresh, as
-	// channels_redis does.
+	// channels_redis does, and Observer (its messages carry no
+	// timestamp). It stores nothing in Redis: a message published while
+	// this process is not subscribed, as during a Redis restart, is lost.
 	Backend string `yaml:"backend"`
 	// Hosts is the ring of Redis hosts, in the order of Django's hosts,
 	// in every form channels_redis accepts (see Host): URLs
