@@ -99,11 +99,16 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 func serve(cfg *config.Config, log *slog.Logger) error {
 	m := metrics.New()
 	hub := proxy.NewHub(func() { m.EventsDropped.WithLabelValues("no_connection").Inc() })
-	layer, err := bridge.New(cfg.ChannelLayer, hub.Deliver, log.With("component", "layer"))
+	layerCfg := cfg.ChannelLayer
+	layerCfg.Observer = metrics.NewLayerObserver(m)
+	layer, err := bridge.New(layerCfg, hub.Deliver, log.With("component", "layer"))
 	if err != nil {
 		return fmt.Errorf("channel layer: %w", err)
 	}
 	hub.SetLayer(layer)
+	if src, ok := layer.(bridge.StatsSource); ok {
+		metrics.RegisterLayerStats(m, src)
+	}
 	var authn proxy.Authenticator
 	if cfg.AuthUsed() {
 		a, err := auth.New(cfg.Auth, log.With("component", "auth"))

@@ -131,6 +131,8 @@ func TestHealthAndMetrics(t *testing.T) {
 		`sidecar_frames_out_total{route="/ws/demo/{room:slug}/"} 1`,
 		`sidecar_layer_messages_received_total 1`,
 		`sidecar_handshakes_rejected_total{reason="no_route"} 1`,
+		`sidecar_layer_group_sent_total 1`,
+		`sidecar_layer_lag_seconds_count 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
