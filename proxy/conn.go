@@ -63,8 +63,9 @@ type conn struct {
 	params   map[string]any
 	ident    *auth.Identity
 	channel  string
-	groups   []string // groups to join
-	joined   []string // groups joined
+	groups   []string   // groups to join
+	groupMu  sync.Mutex // guards joined after attach
+	joined   []string   // groups joined
 	compress bool
 	log      *slog.Logger
 
@@ -86,21 +87,28 @@ func (c *conn) attach() error {
 	c.srv.hub.setTarget(c.channel, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.groupMu.Lock()
+	var err error
 	for _, g := range c.groups {
-		if err := c.srv.hub.join(ctx, c, g); err != nil {
+		if err = c.srv.hub.join(ctx, c, g); err != nil {
 			c.srv.metrics.LayerErrors.WithLabelValues("group_add").Inc()
-			c.detach()
-			return err
+			break
 		}
 		c.joined = append(c.joined, g)
 	}
-	return nil
+	c.groupMu.Unlock()
+	if err != nil {
+		c.detach()
+	}
+	return err
 }
 
 // detach undoes attach.
 func (c *conn) detach() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.groupMu.Lock()
+	defer c.groupMu.Unlock()
 	for _, g := range c.joined {
 		if err := c.srv.hub.leave(ctx, c, g); err != nil {
 			c.srv.metrics.LayerErrors.WithLabelValues("group_discard").Inc()
@@ -201,6 +209,16 @@ func (c *conn) send(f outFrame) {
 		c.srv.metrics.SlowClients.Inc()
 		c.log.Warn("send queue full, disconnecting slow client")
 		c.closeWith(closeTryAgain, "too slow", false)
+	}
+}
+
+// closed reports whether the connection is closing.
+func (c *conn) closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
 }
 

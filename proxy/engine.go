@@ -280,6 +280,10 @@ func (fc *frameCache) put(r *eventRule, f outFrame) {
 func (c *conn) deliverEvent(msg bridge.Message, cache *frameCache) {
 	c.srv.metrics.LayerReceived.Inc()
 	typ, _ := msg["type"].(string)
+	if strings.HasPrefix(typ, controlPrefix) {
+		c.control(typ, msg)
+		return
+	}
 	rule := c.route.events[typ]
 	switch {
 	case rule != nil && rule.drop:

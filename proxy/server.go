@@ -254,6 +254,13 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 		done: make(chan struct{}), framesOut: s.metrics.FramesOut.WithLabelValues(rt.cfg.Path),
 	}
 	c.log = s.log.With("conn", id, "route", rt.cfg.Path)
+	if !ident.Anonymous() {
+		// Every authenticated socket can be reached by user, so Django can
+		// close them all after a logout with one group_send.
+		if g := UserGroupPrefix + ident.UserID; validGroupName(g) {
+			c.groups = append(c.groups, g)
+		}
+	}
 	sc := c.scope(nil, nil)
 	for _, g := range rt.groups {
 		name := g.renderString(sc)
