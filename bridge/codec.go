@@ -252,29 +252,9 @@ func (c *Codec) DecodeMember(member []byte) (Message, []string, error) {
 		s.plain = plain
 		payload = plain
 	}
-	msg, err := s.mr.readMessage(payload)
+	msg, chans, err := s.mr.readMember(payload)
 	if err != nil {
 		return nil, nil, fmt.Errorf("decode msgpack: %w", err)
 	}
-	target, ok := msg[asgiChannelKey]
-	if !ok {
-		return msg, nil, nil
-	}
-	delete(msg, asgiChannelKey)
-	switch t := target.(type) {
-	case string:
-		return msg, []string{t}, nil
-	case []any:
-		chans := make([]string, len(t))
-		for i, v := range t {
-			name, ok := v.(string)
-			if !ok {
-				return nil, nil, fmt.Errorf("%s[%d] is %T, not a string", asgiChannelKey, i, v)
-			}
-			chans[i] = name
-		}
-		return msg, chans, nil
-	default:
-		return nil, nil, fmt.Errorf("%s is %T, not a string or a list", asgiChannelKey, target)
-	}
+	return msg, chans, nil
 }

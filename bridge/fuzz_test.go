@@ -25,6 +25,9 @@ func FuzzDecodeMember(f *testing.F) {
 		f.Add(m)
 	}
 	f.Add([]byte("short"))
+	// __asgi_channel__ as an empty list, and as a list holding a non-string.
+	f.Add(append(make([]byte, 12), mustHex(f, "82a474797065a178b05f5f617367695f6368616e6e656c5f5f90")...))
+	f.Add(append(make([]byte, 12), mustHex(f, "81b05f5f617367695f6368616e6e656c5f5f92a1610c")...))
 	f.Add(append(make([]byte, 12), 0xdd, 0xff, 0xff, 0xff, 0xff))
 	f.Fuzz(func(t *testing.T, member []byte) {
 		for _, c := range []*Codec{plain, enc} {
@@ -34,7 +37,7 @@ func FuzzDecodeMember(f *testing.F) {
 			}
 			var again []byte
 			switch {
-			case chans == nil:
+			case len(chans) == 0:
 				again, err = c.AppendMember(nil, msg, "")
 			default:
 				again, err = c.AppendGroupMember(nil, msg, chans)

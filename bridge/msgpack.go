@@ -172,10 +172,20 @@ type msgpackReader struct {
 	r   bytes.Reader
 	dec *msgpack.Decoder
 	buf []byte
+	// names holds map keys and channel names already seen, which repeat
+	// from message to message, so that decoding them allocates nothing.
+	names map[string]string
 }
 
+// Bounds of the per-reader name cache: it is emptied when full, so a
+// stream of distinct names costs no more than plain decoding.
+const (
+	maxCachedNames   = 1024
+	maxCachedNameLen = 128
+)
+
 func newMsgpackReader() *msgpackReader {
-	mr := &msgpackReader{}
+	mr := &msgpackReader{names: make(map[string]string)}
 	mr.dec = msgpack.NewDecoder(&mr.r)
 	return mr
 }
@@ -199,6 +209,115 @@ func (mr *msgpackReader) readMessage(data []byte) (Message, error) {
 		return nil, fmt.Errorf("%d bytes of extra data after the message", mr.r.Len())
 	}
 	return v.(Message), nil
+}
+
+// readMember decodes a stored message like readMessage, but takes the
+// top-level __asgi_channel__ out as the list of target channels (nil when
+// absent): a str after send(), an array of str after group_send().
+func (mr *msgpackReader) readMember(data []byte) (Message, []string, error) {
+	mr.r.Reset(data)
+	mr.dec.ResetReader(&mr.r)
+	code, err := mr.dec.PeekCode()
+	if err != nil {
+		return nil, nil, fmt.Errorf("empty payload: %w", err)
+	}
+	if !isMapCode(code) {
+		return nil, nil, fmt.Errorf("top level is msgpack type 0x%02x, not a map", code)
+	}
+	n, err := mr.dec.DecodeMapLen()
+	if err != nil {
+		return nil, nil, truncated(err)
+	}
+	if 2*n > mr.r.Len() {
+		return nil, nil, fmt.Errorf("map of %d entries but only %d bytes left", n, mr.r.Len())
+	}
+	m := make(Message, n)
+	var chans []string
+	for range n {
+		k, err := mr.readKey()
+		if err != nil {
+			return nil, nil, err
+		}
+		if k == asgiChannelKey {
+			if chans, err = mr.readTarget(); err != nil {
+				return nil, nil, err
+			}
+			if chans == nil {
+				chans = []string{}
+			}
+			continue
+		}
+		if m[k], err = mr.readValue(1); err != nil {
+			return nil, nil, fmt.Errorf("%q: %w", k, err)
+		}
+	}
+	if mr.r.Len() != 0 {
+		return nil, nil, fmt.Errorf("%d bytes of extra data after the message", mr.r.Len())
+	}
+	return m, chans, nil
+}
+
+// readTarget reads the value of __asgi_channel__.
+func (mr *msgpackReader) readTarget() ([]string, error) {
+	c, err := mr.dec.PeekCode()
+	if err != nil {
+		return nil, truncated(err)
+	}
+	switch {
+	case msgpcode.IsString(c):
+		s, err := mr.readName()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", asgiChannelKey, err)
+		}
+		return []string{s}, nil
+	case isArrayCode(c):
+		n, err := mr.dec.DecodeArrayLen()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if n > mr.r.Len() {
+			return nil, fmt.Errorf("array of %d items but only %d bytes left", n, mr.r.Len())
+		}
+		out := make([]string, n)
+		for i := range out {
+			ic, err := mr.dec.PeekCode()
+			if err != nil {
+				return nil, truncated(err)
+			}
+			if !msgpcode.IsString(ic) {
+				v, err := mr.readValue(2)
+				if err != nil {
+					return nil, fmt.Errorf("%s[%d]: %w", asgiChannelKey, i, err)
+				}
+				return nil, fmt.Errorf("%s[%d] is %T, not a string", asgiChannelKey, i, v)
+			}
+			if out[i], err = mr.readName(); err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", asgiChannelKey, i, err)
+			}
+		}
+		return out, nil
+	}
+	v, err := mr.readValue(1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", asgiChannelKey, err)
+	}
+	return nil, fmt.Errorf("%s is %T, not a string or a list", asgiChannelKey, v)
+}
+
+// readKey reads a map key, which must be a str.
+func (mr *msgpackReader) readKey() (string, error) {
+	kc, err := mr.dec.PeekCode()
+	if err != nil {
+		return "", truncated(err)
+	}
+	if !msgpcode.IsString(kc) {
+		return "", fmt.Errorf("map key has msgpack type 0x%02x; only string keys are allowed", kc)
+	}
+	k, err := mr.readName()
+	if err != nil {
+		return "", fmt.Errorf("map key: %w", err)
+	}
+	return k, nil
 }
 
 func isMapCode(c byte) bool {
@@ -280,16 +399,9 @@ func (mr *msgpackReader) readValue(depth int) (any, error) {
 		}
 		m := make(map[string]any, n)
 		for range n {
-			kc, err := d.PeekCode()
+			k, err := mr.readKey()
 			if err != nil {
-				return nil, truncated(err)
-			}
-			if !msgpcode.IsString(kc) {
-				return nil, fmt.Errorf("map key has msgpack type 0x%02x; only string keys are allowed", kc)
-			}
-			k, err := mr.readString()
-			if err != nil {
-				return nil, fmt.Errorf("map key: %w", err)
+				return nil, err
 			}
 			if m[k], err = mr.readValue(depth + 1); err != nil {
 				return nil, fmt.Errorf("%q: %w", k, err)
@@ -305,24 +417,58 @@ func (mr *msgpackReader) readValue(depth int) (any, error) {
 
 // readString reads a str of any width, checking that it is UTF-8.
 func (mr *msgpackReader) readString() (string, error) {
+	b, err := mr.readStringBytes()
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// readName reads a str that tends to repeat across messages (a map key, a
+// channel name) and returns the cached copy when there is one.
+func (mr *msgpackReader) readName() (string, error) {
+	b, err := mr.readStringBytes()
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxCachedNameLen {
+		return string(b), nil
+	}
+	if s, ok := mr.names[string(b)]; ok {
+		return s, nil
+	}
+	if len(mr.names) >= maxCachedNames {
+		clear(mr.names)
+	}
+	s := string(b)
+	mr.names[s] = s
+	return s, nil
+}
+
+// readStringBytes reads a str of any width into the reader's buffer,
+// checking that it is UTF-8. The bytes are valid until the next read.
+func (mr *msgpackReader) readStringBytes() ([]byte, error) {
 	n, err := mr.dec.DecodeBytesLen()
 	if err != nil {
-		return "", truncated(err)
+		return nil, truncated(err)
 	}
 	if n > mr.r.Len() {
-		return "", fmt.Errorf("string of %d bytes but only %d left", n, mr.r.Len())
+		return nil, fmt.Errorf("string of %d bytes but only %d left", n, mr.r.Len())
+	}
+	if n < 0 {
+		n = 0
 	}
 	if cap(mr.buf) < n {
 		mr.buf = make([]byte, n)
 	}
 	b := mr.buf[:n]
 	if _, err := mr.r.Read(b); err != nil && n > 0 {
-		return "", truncated(err)
+		return nil, truncated(err)
 	}
 	if !utf8.Valid(b) {
-		return "", errors.New("string is not valid UTF-8")
+		return nil, errors.New("string is not valid UTF-8")
 	}
-	return string(b), nil
+	return b, nil
 }
 
 // truncated turns the decoder's EOF errors into a readable message.
