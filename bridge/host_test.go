@@ -114,6 +114,11 @@ func TestHostsGoAndPythonURLOptions(t *testing.T) {
 	if o.DB != 3 || o.PoolSize != 7 || o.DialTimeout != 1500*time.Millisecond || o.Password != "qpw" {
 		t.Fatalf("options %+v", o)
 	}
+	// An empty user part, as channels_redis' own tests write it, means no
+	// credentials.
+	if o := mustParseHost(t, "redis://:@localhost:6391/1").Options; o.Username != "" || o.Password != "" || o.DB != 1 || o.Addr != "localhost:6391" {
+		t.Fatalf("empty user part: %+v", o)
+	}
 	if _, err := ParseHost("redis://h/0?no_such_option=1"); err == nil || !strings.Contains(err.Error(), "no_such_option") {
 		t.Fatalf("unknown option: %v", err)
 	}

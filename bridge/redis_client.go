@@ -8,8 +8,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisClient is the part of go-redis the layer uses. *redis.Client
-// satisfies it; a failover or cluster-aware client can replace it later.
+// redisClient is the part of go-redis the layer uses for one host.
+// *redis.Client satisfies it, for a plain host and (from
+// redis.NewFailoverClient) for a Sentinel host alike.
 type redisClient interface {
 	redis.Scripter
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
