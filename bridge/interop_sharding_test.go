@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,19 @@ func pyClientPrefix(host, n int) string {
 		if id := newClientID(); consistentHash("specific."+id+"!", n) == host {
 			return id
 		}
+	}
+}
+
+// pollFor polls cond every 20 ms until it holds, failing the test after
+// timeout.
+func pollFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -318,4 +332,54 @@ func TestInteropSentinel(t *testing.T) {
 			t.Fatalf("host name %q", name)
 		}
 	})
+}
+
+// TestInteropSentinelFailover: after Sentinel promotes the replica, the
+// Go layer follows the new master and Python's group_send through the
+// same Sentinel reaches the Go channel again.
+func TestInteropSentinelFailover(t *testing.T) {
+	ctx := context.Background()
+	testenv.RequirePython(t, pythonLayerModules...)
+	master, replica := testenv.StartRedis(t), testenv.StartRedis(t)
+	rc := rawClient(t, replica)
+	if err := rc.Do(ctx, "REPLICAOF", "127.0.0.1", strconv.Itoa(master.Port)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sentinel := testenv.StartSentinel(t, master, "mymaster")
+	sc := rawClient(t, &testenv.Redis{Port: sentinel.Port})
+	hosts := HostList{map[string]any{"sentinels": []any{[]any{"127.0.0.1", sentinel.Port}}, "master_name": "mymaster"}}
+	py := newStackPeer(t, testenv.PyStack{Name: testenv.StackDebian12},
+		[]string{fmt.Sprintf(`{"sentinels": [["127.0.0.1", %d]], "master_name": "mymaster"}`, sentinel.Port)}, nil)
+	rec := newRecorder()
+	g := newRingLayer(t, hosts, Config{}, rec.handle, 0)
+	ch := g.NewChannel()
+	if err := g.GroupAdd(ctx, "failover", ch); err != nil {
+		t.Fatal(err)
+	}
+	runLayer(t, g)
+	py.run("group_send", "failover", taggedJSON(t, Message{"type": "before"}))
+	rec.waitFor(t, 1, 15*time.Second)
+
+	pollFor(t, "Sentinel to see the replica in sync", 30*time.Second, func() bool {
+		reps, err := sc.Do(ctx, "SENTINEL", "REPLICAS", "mymaster").Slice()
+		return err == nil && len(reps) == 1 && strings.Contains(rc.Info(ctx, "replication").Val(), "master_link_status:up")
+	})
+	if err := sc.Do(ctx, "SENTINEL", "FAILOVER", "mymaster").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "Sentinel to name the replica as master", 30*time.Second, func() bool {
+		addr, err := sc.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster").StringSlice()
+		return err == nil && len(addr) == 2 && addr[1] == strconv.Itoa(replica.Port)
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for rec.count() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery after the failover; stats %+v", g.Stats())
+		}
+		py.run("group_send", "failover", taggedJSON(t, Message{"type": "after"}))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := rc.ZScore(ctx, "asgi:group:failover", ch).Err(); err != nil {
+		t.Fatalf("membership missing on the new master: %v", err)
+	}
 }
