@@ -24,19 +24,24 @@ var layerModes = []struct {
 
 // interopConfig is docs/examples/interop.yaml, or a copy with
 // symmetric_encryption_keys added.
-func interopConfig(t *testing.T, keys string) string {
+func interopConfig(t testing.TB, keys string) string { return interopBackendConfig(t, "redis", keys) }
+
+// interopBackendConfig is interopConfig for a given channel layer backend.
+func interopBackendConfig(t testing.TB, backend, keys string) string {
 	example := filepath.Join(testenv.RepoRoot(), "docs", "examples", "interop.yaml")
-	if keys == "" {
+	if keys == "" && backend == "redis" {
 		return example
 	}
 	quoted := make([]string, 0)
 	for _, k := range strings.Split(keys, ",") {
-		quoted = append(quoted, `"`+k+`"`)
+		if k != "" {
+			quoted = append(quoted, `"`+k+`"`)
+		}
 	}
 	return writeConfig(t, `
 listen: ${SIDECAR_LISTEN}
 channel_layer:
-  backend: redis
+  backend: `+backend+`
   hosts: ["${SIDECAR_REDIS_URL}"]
   symmetric_encryption_keys: [`+strings.Join(quoted, ", ")+`]
 routes:
@@ -71,14 +76,18 @@ func richFields() map[string]any {
 func TestDjangoGroupSendReachesSocket(t *testing.T) {
 	forEachStack(t, func(t *testing.T, st testenv.PyStack) {
 		for _, mode := range layerModes {
-			t.Run(mode.name, func(t *testing.T) { djangoGroupSendReachesSocket(t, st, mode.keys) })
+			t.Run(mode.name, func(t *testing.T) { djangoGroupSendReachesSocket(t, st, "redis", mode.keys) })
+			// channels_redis 4.0's pub/sub layer has no encryption.
+			if mode.keys == "" || st.Name != testenv.StackDebian12 {
+				t.Run("pubsub-"+mode.name, func(t *testing.T) { djangoGroupSendReachesSocket(t, st, "pubsub", mode.keys) })
+			}
 		}
 	})
 }
 
-func djangoGroupSendReachesSocket(t *testing.T, st testenv.PyStack, keys string) {
+func djangoGroupSendReachesSocket(t *testing.T, st testenv.PyStack, backend, keys string) {
 	redis := testenv.StartRedis(t)
-	s := startSidecar(t, interopConfig(t, keys), "SIDECAR_REDIS_URL="+redis.URL())
+	s := startSidecar(t, interopBackendConfig(t, backend, keys), "SIDECAR_REDIS_URL="+redis.URL())
 	c := s.dial(t, "/ws/room/lobby/", nil)
 	other := s.dial(t, "/ws/room/other/", nil)
 
@@ -87,7 +96,7 @@ func djangoGroupSendReachesSocket(t *testing.T, st testenv.PyStack, keys string)
 	payload, _ := json.Marshal(event)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys}
+	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys, "LAYER_BACKEND=" + backend}
 	if out, err := python(ctx, st, env, "e2e/channels_peer.py", "group_send", "room_lobby", string(payload)).CombinedOutput(); err != nil {
 		t.Fatalf("python group_send: %v\n%s", err, out)
 	}
@@ -110,14 +119,18 @@ func djangoGroupSendReachesSocket(t *testing.T, st testenv.PyStack, keys string)
 func TestSocketFrameReachesDjangoConsumer(t *testing.T) {
 	forEachStack(t, func(t *testing.T, st testenv.PyStack) {
 		for _, mode := range layerModes {
-			t.Run(mode.name, func(t *testing.T) { socketFrameReachesDjangoConsumer(t, st, mode.keys) })
+			t.Run(mode.name, func(t *testing.T) { socketFrameReachesDjangoConsumer(t, st, "redis", mode.keys) })
+			// channels_redis 4.0's pub/sub layer has no encryption.
+			if mode.keys == "" || st.Name != testenv.StackDebian12 {
+				t.Run("pubsub-"+mode.name, func(t *testing.T) { socketFrameReachesDjangoConsumer(t, st, "pubsub", mode.keys) })
+			}
 		}
 	})
 }
 
-func socketFrameReachesDjangoConsumer(t *testing.T, st testenv.PyStack, keys string) {
+func socketFrameReachesDjangoConsumer(t *testing.T, st testenv.PyStack, backend, keys string) {
 	redis := testenv.StartRedis(t)
-	s := startSidecar(t, interopConfig(t, keys), "SIDECAR_REDIS_URL="+redis.URL())
+	s := startSidecar(t, interopBackendConfig(t, backend, keys), "SIDECAR_REDIS_URL="+redis.URL())
 
 	frame := richFields()
 	expected := richFields()
@@ -126,7 +139,7 @@ func socketFrameReachesDjangoConsumer(t *testing.T, st testenv.PyStack, keys str
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys}
+	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys, "LAYER_BACKEND=" + backend}
 	peer := python(ctx, st, env, "e2e/channels_peer.py", "expect", "room_lobby", string(want), "30")
 	stdout, err := peer.StdoutPipe()
 	if err != nil {

@@ -31,7 +31,7 @@ type LookupEnv func(string) (string, bool)
 const (
 	EnvListen   = "SIDECAR_LISTEN"    // listen
 	EnvUpstream = "SIDECAR_UPSTREAM"  // upstream.url
-	EnvRedisURL = "SIDECAR_REDIS_URL" // channel_layer.hosts, and backend redis
+	EnvRedisURL = "SIDECAR_REDIS_URL" // channel_layer.hosts; a memory backend becomes redis
 )
 
 // Load reads and checks a config file. An empty path loads Default.
@@ -90,7 +90,11 @@ func applyOverrides(cfg *Config, env LookupEnv) {
 		cfg.Upstream.URL = v
 	}
 	if v, ok := env(EnvRedisURL); ok && v != "" {
-		cfg.ChannelLayer.Backend = "redis"
+		// A Redis URL turns the in-memory default into the core layer, and
+		// leaves a Redis backend the file chose (core or pub/sub) as it is.
+		if b := cfg.ChannelLayer.Backend; b == "" || b == "memory" || b == "channels.layers.InMemoryChannelLayer" {
+			cfg.ChannelLayer.Backend = "redis"
+		}
 		cfg.ChannelLayer.Hosts = append(cfg.ChannelLayer.Hosts[:0:0], v)
 	}
 }

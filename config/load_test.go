@@ -73,6 +73,17 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
+func TestRedisURLKeepsPubSubBackend(t *testing.T) {
+	cfg, err := Parse("t.yaml", []byte("channel_layer:\n  backend: channels_redis.pubsub.RedisPubSubChannelLayer\n"),
+		envOf(map[string]string{EnvRedisURL: "redis://127.0.0.1:6390/0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ChannelLayer.Backend != "pubsub" {
+		t.Fatalf("backend %q, want pubsub", cfg.ChannelLayer.Backend)
+	}
+}
+
 func TestErrorsNameLineAndKey(t *testing.T) {
 	cases := []struct {
 		name, src string

@@ -11,7 +11,9 @@
                                                the next message sent to it
 
 The layer is configured from the environment: REDIS_URL, LAYER_KEYS (comma
-separated symmetric_encryption_keys) and LAYER_PREFIX.
+separated symmetric_encryption_keys), LAYER_PREFIX, and LAYER_BACKEND
+("pubsub" for channels_redis.pubsub.RedisPubSubChannelLayer; the core
+RedisChannelLayer otherwise).
 """
 
 import asyncio
@@ -27,7 +29,20 @@ def make_layer():
     keys = os.environ.get("LAYER_KEYS")
     if keys:
         kwargs["symmetric_encryption_keys"] = keys.split(",")
+    if os.environ.get("LAYER_BACKEND") == "pubsub":
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        return RedisPubSubChannelLayer(**kwargs)
     return RedisChannelLayer(**kwargs)
+
+
+async def close(layer):
+    """Releases the layer's connections, whichever layer it is."""
+    for name in ("close_pools", "flush"):
+        fn = getattr(layer, name, None)
+        if fn is not None:
+            await fn()
+            return
 
 
 def same(a, b, path="$"):
@@ -60,13 +75,13 @@ async def group_send(group, payload, count=None):
     else:
         for i in range(int(count)):
             await layer.group_send(group, dict(json.loads(payload), seq=i))
-    await layer.close_pools()
+    await close(layer)
 
 
 async def send(channel, payload):
     layer = make_layer()
     await layer.send(channel, json.loads(payload))
-    await layer.close_pools()
+    await close(layer)
 
 
 async def expect(group, payload, seconds):
@@ -86,7 +101,7 @@ async def expect(group, payload, seconds):
     # The expected message may name the new channel as "CHANNEL".
     diff = same(msg, json.loads(payload.replace('"CHANNEL"', json.dumps(channel))))
     print("MATCH" if diff is None else "MISMATCH " + diff, flush=True)
-    await layer.close_pools()
+    await close(layer)
     return 0 if diff is None else 1
 
 
