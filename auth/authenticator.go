@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ type Authenticator struct {
 	queryParam  string
 	headerTypes []string
 	subprotocol string
+	leeway      time.Duration
 }
 
 // New validates cfg (after filling its defaults) and builds an
@@ -52,6 +54,7 @@ func New(cfg Config, log *slog.Logger) (*Authenticator, error) {
 		queryParam:  cfg.TokenQueryParam,
 		headerTypes: append([]string(nil), cfg.SimpleJWT.AuthHeaderTypes...),
 		subprotocol: cfg.TokenSubprotocol,
+		leeway:      time.Duration(cfg.SimpleJWT.Leeway) * time.Second,
 	}
 	if !cfg.DisableJWT {
 		a.jwt = newSimpleJWT(&cfg.SimpleJWT)
@@ -85,7 +88,7 @@ func (a *Authenticator) TokenSubprotocol() string {
 // the search, because browsers keep sending stale tokens next to a valid
 // cookie; if nothing proves a user, the first refusal is returned as a
 // *Failure. With no credential at all it returns (nil, nil): anonymous.
-func (a *Authenticator) Authenticate(h Handshake, now time.Time) (*Identity, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, h Handshake, now time.Time) (*Identity, error) {
 	var first *Failure
 	try := func(source string, id *Identity, err error) *Identity {
 		if err == nil {
@@ -130,7 +133,7 @@ func (a *Authenticator) Authenticate(h Handshake, now time.Time) (*Identity, err
 	}
 	if a.sessions != nil && h.Cookie != "" {
 		if v, ok := cookieValue(h.Cookie, a.cookieName); ok && v != "" {
-			id, err := a.sessions.identify(v, now)
+			id, err := a.sessions.identify(ctx, v, now)
 			if id = try(SourceCookie, id, err); id != nil {
 				return id, nil
 			}

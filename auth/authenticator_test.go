@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -72,7 +73,7 @@ func TestAuthenticateSources(t *testing.T) {
 		{"subprotocol off", Handshake{Protocols: []string{"bearer", valid7}}, "", "", "", ""},
 	}
 	for _, c := range cases {
-		id, err := a.Authenticate(c.h, now)
+		id, err := a.Authenticate(context.Background(), c.h, now)
 		if c.reason != "" {
 			var f *Failure
 			if !errors.As(err, &f) || f.Reason != c.reason || f.Source != c.source {
@@ -105,15 +106,15 @@ func TestAuthenticateSubprotocol(t *testing.T) {
 	if a.TokenSubprotocol() != "bearer" {
 		t.Errorf("TokenSubprotocol = %q", a.TokenSubprotocol())
 	}
-	id, err := a.Authenticate(Handshake{Protocols: []string{"chat", " bearer", " " + tokenFor(7, vecNow+60)}}, now)
+	id, err := a.Authenticate(context.Background(), Handshake{Protocols: []string{"chat", " bearer", " " + tokenFor(7, vecNow+60)}}, now)
 	if err != nil || id.UserID != "7" {
 		t.Errorf("subprotocol token: %+v, %v", id, err)
 	}
-	_, err = a.Authenticate(Handshake{Protocols: []string{"chat", "bearer"}}, now)
+	_, err = a.Authenticate(context.Background(), Handshake{Protocols: []string{"chat", "bearer"}}, now)
 	if reasonOf(err) != ReasonJWTMalformed {
 		t.Errorf("marker without token: %v", err)
 	}
-	if id, err := a.Authenticate(Handshake{Protocols: []string{"chat"}}, now); id != nil || err != nil {
+	if id, err := a.Authenticate(context.Background(), Handshake{Protocols: []string{"chat"}}, now); id != nil || err != nil {
 		t.Errorf("no marker: %+v, %v", id, err)
 	}
 }
@@ -122,30 +123,30 @@ func TestAuthenticateDisabledMethods(t *testing.T) {
 	now := time.Unix(vecNow, 0)
 	h := Handshake{Query: "token=" + tokenFor(7, vecNow+60), Cookie: "sessionid=" + loggedInCookie}
 	noJWT := testAuthenticator(t, nil, func(c *Config) { c.DisableJWT = true })
-	if id, err := noJWT.Authenticate(h, now); err != nil || id.Method != MethodSession {
+	if id, err := noJWT.Authenticate(context.Background(), h, now); err != nil || id.Method != MethodSession {
 		t.Errorf("JWT disabled: %+v, %v", id, err)
 	}
 	if noJWT.TokenSubprotocol() != "" {
 		t.Error("a subprotocol marker with JWT disabled")
 	}
 	noSessions := testAuthenticator(t, nil, func(c *Config) { c.DisableSessions = true; c.SessionEngine = EngineDB })
-	if id, err := noSessions.Authenticate(Handshake{Cookie: h.Cookie}, now); id != nil || err != nil {
+	if id, err := noSessions.Authenticate(context.Background(), Handshake{Cookie: h.Cookie}, now); id != nil || err != nil {
 		t.Errorf("sessions disabled: %+v, %v", id, err)
 	}
 	custom := testAuthenticator(t, nil, func(c *Config) {
 		c.SessionCookieName, c.TokenQueryParam = "sid", "access"
 		c.SimpleJWT.AuthHeaderTypes = []string{"JWT"}
 	})
-	if id, _ := custom.Authenticate(Handshake{Cookie: "sid=" + loggedInCookie}, now); id == nil || id.UserID != "42" {
+	if id, _ := custom.Authenticate(context.Background(), Handshake{Cookie: "sid=" + loggedInCookie}, now); id == nil || id.UserID != "42" {
 		t.Errorf("custom cookie name: %+v", id)
 	}
-	if id, _ := custom.Authenticate(Handshake{Query: "access=" + tokenFor(7, vecNow+60)}, now); id == nil || id.UserID != "7" {
+	if id, _ := custom.Authenticate(context.Background(), Handshake{Query: "access=" + tokenFor(7, vecNow+60)}, now); id == nil || id.UserID != "7" {
 		t.Errorf("custom query param: %+v", id)
 	}
-	if id, _ := custom.Authenticate(Handshake{Authorization: "JWT " + tokenFor(7, vecNow+60)}, now); id == nil || id.UserID != "7" {
+	if id, _ := custom.Authenticate(context.Background(), Handshake{Authorization: "JWT " + tokenFor(7, vecNow+60)}, now); id == nil || id.UserID != "7" {
 		t.Errorf("custom header type: %+v", id)
 	}
-	if id, err := custom.Authenticate(Handshake{Authorization: "Bearer " + tokenFor(7, vecNow+60)}, now); id != nil || err != nil {
+	if id, err := custom.Authenticate(context.Background(), Handshake{Authorization: "Bearer " + tokenFor(7, vecNow+60)}, now); id != nil || err != nil {
 		t.Errorf("Bearer with JWT configured: %+v, %v", id, err)
 	}
 }
@@ -173,7 +174,7 @@ func TestRefusalsNeverShowCredentials(t *testing.T) {
 		{Cookie: "sessionid=" + cookie},
 		{Query: "token=" + forged + "!"},
 	} {
-		_, err := a.Authenticate(h, now)
+		_, err := a.Authenticate(context.Background(), h, now)
 		if err == nil {
 			t.Fatalf("%+v accepted", h)
 		}
@@ -225,7 +226,7 @@ func TestAuthenticateConcurrently(t *testing.T) {
 				if i%2 == 0 {
 					h = Handshake{Authorization: "Bearer " + tokenFor(7, vecNow+60)}
 				}
-				if id, err := a.Authenticate(h, now); err != nil || id == nil {
+				if id, err := a.Authenticate(context.Background(), h, now); err != nil || id == nil {
 					t.Errorf("concurrent authenticate: %v", err)
 					return
 				}
@@ -241,7 +242,7 @@ func BenchmarkAuthenticateJWT(b *testing.B) {
 	h := Handshake{Query: "lang=es&token=" + tokenFor("42", vecNow+60), Cookie: "csrftoken=abc; sessionid=" + loggedInCookie}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := a.Authenticate(h, now); err != nil {
+		if _, err := a.Authenticate(context.Background(), h, now); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -253,7 +254,7 @@ func BenchmarkAuthenticateSession(b *testing.B) {
 	h := Handshake{Cookie: "csrftoken=abc; sessionid=" + loggedInCookie}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := a.Authenticate(h, now); err != nil {
+		if _, err := a.Authenticate(context.Background(), h, now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -163,7 +163,7 @@ func TestDjangoSignedCookieSessionsCompat(t *testing.T) {
 		if err := json.Unmarshal(resp.Results[i], &py); err != nil {
 			t.Fatal(err)
 		}
-		id, err := e.identify(c.value, time.Unix(compatNow, 0))
+		id, err := e.identify(context.Background(), c.value, time.Unix(compatNow, 0))
 		if got := reasonOf(err); got != c.reason {
 			t.Errorf("%s: Go reason %q (%v), want %q", c.name, got, err, c.reason)
 		}
@@ -201,10 +201,10 @@ func TestDjangoSignedCookieFallbackKeysCompat(t *testing.T) {
 	withFallback := testSessions(t, func(c *Config) { c.SecretKey, c.SecretKeyFallbacks = compatSecret, []string{oldKey} })
 	without := testSessions(t, func(c *Config) { c.SecretKey = compatSecret })
 	now := time.Unix(compatNow, 0)
-	if id, err := withFallback.identify(cookie, now); err != nil || id.UserID != "42" {
+	if id, err := withFallback.identify(context.Background(), cookie, now); err != nil || id.UserID != "42" {
 		t.Errorf("Go with secret_key_fallbacks: %+v, %v", id, err)
 	}
-	if _, err := without.identify(cookie, now); reasonOf(err) != ReasonSessionBadSignature {
+	if _, err := without.identify(context.Background(), cookie, now); reasonOf(err) != ReasonSessionBadSignature {
 		t.Errorf("Go without fallbacks: %v", err)
 	}
 	if !resp.SupportsFallbacks {
@@ -404,7 +404,7 @@ func TestDjangoAuthorizationHeaderCompat(t *testing.T) {
 		if err := json.Unmarshal(resp.Results[i], &py); err != nil {
 			t.Fatal(err)
 		}
-		id, err := a.Authenticate(Handshake{Authorization: h}, time.Unix(compatNow, 0))
+		id, err := a.Authenticate(context.Background(), Handshake{Authorization: h}, time.Unix(compatNow, 0))
 		goResult := "none"
 		switch {
 		case err != nil:

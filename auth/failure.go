@@ -64,6 +64,8 @@ const (
 	SourceHeader      = "header"      // Authorization: <type> <token>
 	SourceSubprotocol = "subprotocol" // Sec-WebSocket-Protocol: <marker>, <token>
 	SourceCookie      = "cookie"      // the session cookie
+	SourceRecheck     = "recheck"     // Revalidate, before a critical frame
+	SourceFrame       = "frame"       // a token refreshed in a frame
 )
 
 // Failure is the error for a credential that was offered and refused. Its

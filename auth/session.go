@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -8,7 +9,11 @@ import (
 // sessionEngine turns the value of the session cookie into an identity, as
 // the matching Django SESSION_ENGINE would. A refusal is a *Failure.
 type sessionEngine interface {
-	identify(cookieValue string, now time.Time) (*Identity, error)
+	identify(ctx context.Context, cookieValue string, now time.Time) (*Identity, error)
+	// revalidate checks that a session identity from identify still
+	// holds at now: not expired, still stored and unchanged where the
+	// engine stores sessions. A refusal is a *Failure.
+	revalidate(ctx context.Context, id *Identity, now time.Time) error
 }
 
 // newSessionEngine builds the engine named by cfg.SessionEngine.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -47,7 +48,7 @@ func newSignedCookieSessions(cfg *Config) (*signedCookieSessions, error) {
 	}, nil
 }
 
-func (e *signedCookieSessions) identify(value string, now time.Time) (*Identity, error) {
+func (e *signedCookieSessions) identify(_ context.Context, value string, now time.Time) (*Identity, error) {
 	if len(value) > maxSignedCookie {
 		return nil, refuse(ReasonSessionMalformed, "cookie too long")
 	}
@@ -96,6 +97,15 @@ func (e *signedCookieSessions) identify(value string, now time.Time) (*Identity,
 		Backend:         backend,
 		SessionAuthHash: hash,
 	}, nil
+}
+
+// revalidate: a signed cookie cannot be revoked (Django keeps no copy),
+// so only its age can end it.
+func (e *signedCookieSessions) revalidate(_ context.Context, id *Identity, now time.Time) error {
+	if !id.Expires.IsZero() && now.After(id.Expires) {
+		return refuse(ReasonSessionExpired, "signed more than session_cookie_age ago")
+	}
+	return nil
 }
 
 func (e *signedCookieSessions) knownBackend(b string) bool {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -42,7 +43,7 @@ const loggedInJSON = `{"_auth_user_id":"42","_auth_user_backend":"django.contrib
 
 func TestSignedCookieSessionFromDjango(t *testing.T) {
 	e := testSessions(t, nil)
-	id, err := e.identify(loggedInCookie, time.Unix(vecNow, 0))
+	id, err := e.identify(context.Background(), loggedInCookie, time.Unix(vecNow, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestSignedCookieSessionVerdicts(t *testing.T) {
 		{"random db session key", "x8k2m9q0w7e6r5t4y3u2i1o0p9a8s7d6", ReasonSessionBadSignature},
 	}
 	for _, c := range cases {
-		id, err := e.identify(c.value, now)
+		id, err := e.identify(context.Background(), c.value, now)
 		if got := reasonOf(err); got != c.reason {
 			t.Errorf("%s: reason %q (%v), want %q", c.name, got, err, c.reason)
 			continue
@@ -108,14 +109,14 @@ func dumpsWithSalt(t testing.TB, salt, json string) string {
 func TestSignedCookieSessionFallbackKeys(t *testing.T) {
 	old := signSession(t, vecOldSecret, loggedInJSON, vecNow)
 	now := time.Unix(vecNow, 0)
-	if _, err := testSessions(t, nil).identify(old, now); reasonOf(err) != ReasonSessionBadSignature {
+	if _, err := testSessions(t, nil).identify(context.Background(), old, now); reasonOf(err) != ReasonSessionBadSignature {
 		t.Errorf("old key without fallbacks: %v", err)
 	}
 	e := testSessions(t, func(c *Config) { c.SecretKeyFallbacks = []string{"unrelated", vecOldSecret} })
-	if id, err := e.identify(old, now); err != nil || id.UserID != "42" {
+	if id, err := e.identify(context.Background(), old, now); err != nil || id.UserID != "42" {
 		t.Errorf("old key listed in secret_key_fallbacks: %+v, %v", id, err)
 	}
-	if id, err := e.identify(loggedInCookie, now); err != nil || id.UserID != "42" {
+	if id, err := e.identify(context.Background(), loggedInCookie, now); err != nil || id.UserID != "42" {
 		t.Errorf("current key with fallbacks configured: %+v, %v", id, err)
 	}
 }
@@ -127,14 +128,14 @@ func TestSignedCookieSessionCustomAgeAndBackends(t *testing.T) {
 	})
 	now := time.Unix(vecNow, 0)
 	v := signSession(t, vecSecret, `{"_auth_user_id":"42","_auth_user_backend":"myapp.auth.EmailBackend","_auth_user_hash":"h"}`, vecNow-28800)
-	id, err := e.identify(v, now)
+	id, err := e.identify(context.Background(), v, now)
 	if err != nil || !id.Expires.Equal(now) {
 		t.Errorf("age == 8h: %+v, %v", id, err)
 	}
-	if _, err := e.identify(v, now.Add(time.Second)); reasonOf(err) != ReasonSessionExpired {
+	if _, err := e.identify(context.Background(), v, now.Add(time.Second)); reasonOf(err) != ReasonSessionExpired {
 		t.Errorf("age == 8h+1s: %v", err)
 	}
-	if _, err := e.identify(loggedInCookie, now); reasonOf(err) != ReasonSessionUnknownBackend {
+	if _, err := e.identify(context.Background(), loggedInCookie, now); reasonOf(err) != ReasonSessionUnknownBackend {
 		t.Errorf("ModelBackend not configured: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -61,7 +62,7 @@ type conn struct {
 	label    string
 	ws       wsConn
 	params   map[string]any
-	ident    *auth.Identity
+	identity atomic.Pointer[auth.Identity] // replaced by an in-band token refresh
 	channel  string
 	groups   []string   // groups to join
 	groupMu  sync.Mutex // guards joined after attach

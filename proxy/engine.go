@@ -49,17 +49,18 @@ func (c *conn) scope(msg, event map[string]any) Scope {
 }
 
 func (c *conn) userField(field string) (any, bool) {
-	anon := c.ident.Anonymous()
+	ident := c.identity.Load()
+	anon := ident.Anonymous()
 	switch field {
 	case "id":
 		if anon {
 			return nil, true
 		}
 		// A numeric primary key keeps its JSON type, as user.id in Python.
-		if n, err := strconv.ParseInt(c.ident.UserID, 10, 64); err == nil {
+		if n, err := strconv.ParseInt(ident.UserID, 10, 64); err == nil {
 			return n, true
 		}
-		return c.ident.UserID, true
+		return ident.UserID, true
 	case "is_authenticated":
 		return !anon, true
 	case "is_anonymous":
@@ -178,6 +179,12 @@ func normalizeNumbers(v any) any {
 // runAction performs one declared action. frame is the inbound frame, or
 // nil on connect.
 func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
+	if a.critical && !c.recheck() {
+		return
+	}
+	if a.refresh != nil && !c.refreshToken(a.refresh, frame) {
+		return
+	}
 	if a.send != nil {
 		b, err := json.Marshal(a.send.render(sc))
 		if err != nil {

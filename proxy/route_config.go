@@ -68,6 +68,21 @@ type ActionConfig struct {
 	// ChannelSend sends an event to one channel, such as a Django
 	// consumer's channel_name.
 	ChannelSend *ChannelSendConfig `yaml:"channel_send"`
+	// Critical re-checks the socket's identity before acting (token not
+	// expired, session still valid); a failed check closes the socket
+	// with 4001. Inbound handlers only.
+	Critical bool `yaml:"critical"`
+	// RefreshToken takes a new access token from the frame and, if it is
+	// valid and names the same user, lets the socket keep going with it.
+	// Inbound handlers only.
+	RefreshToken *RefreshTokenConfig `yaml:"refresh_token"`
+}
+
+// RefreshTokenConfig names the frame field that carries a new access
+// token.
+type RefreshTokenConfig struct {
+	// Field is the frame field with the token. Default "token".
+	Field string `yaml:"field"`
 }
 
 // ReceiveConfig dispatches inbound JSON frames.
@@ -133,6 +148,8 @@ type route struct {
 type action struct {
 	send     *template
 	dispatch []*dispatch
+	critical bool
+	refresh  *RefreshTokenConfig
 }
 
 // dispatch sends a built event to a group or a channel.
@@ -203,8 +220,23 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 	}
 	compileAction := func(field string, ac *ActionConfig, allowed ...string) (*action, error) {
 		a := &action{}
-		if ac.Send == nil && ac.GroupSend == nil && ac.ChannelSend == nil {
-			return nil, fieldErr(field, fmt.Errorf("needs send, group_send or channel_send"))
+		if ac.Send == nil && ac.GroupSend == nil && ac.ChannelSend == nil && ac.RefreshToken == nil {
+			return nil, fieldErr(field, fmt.Errorf("needs send, group_send, channel_send or refresh_token"))
+		}
+		inbound := false
+		for _, a := range allowed {
+			inbound = inbound || a == "msg"
+		}
+		if (ac.Critical || ac.RefreshToken != nil) && !inbound {
+			return nil, fieldErr(field, fmt.Errorf("critical and refresh_token apply to inbound frames only"))
+		}
+		a.critical = ac.Critical
+		if ac.RefreshToken != nil {
+			rt := *ac.RefreshToken
+			if rt.Field == "" {
+				rt.Field = "token"
+			}
+			a.refresh = &rt
 		}
 		if ac.Send != nil {
 			t, err := compileTemplate(ac.Send)

@@ -5,7 +5,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -68,7 +67,13 @@ func (c *Config) Validate() error {
 
 // Authenticator turns a handshake into an identity; see package auth.
 type Authenticator interface {
-	Authenticate(h auth.Handshake, now time.Time) (*auth.Identity, error)
+	// Authenticate proves who opens a socket.
+	Authenticate(ctx context.Context, h auth.Handshake, now time.Time) (*auth.Identity, error)
+	// Revalidate checks, before a critical frame, that the identity still
+	// holds.
+	Revalidate(ctx context.Context, id *auth.Identity, now time.Time) error
+	// AuthenticateToken checks an access token sent in a frame.
+	AuthenticateToken(ctx context.Context, token string, now time.Time) (*auth.Identity, error)
 }
 
 // Deps are the parts the server is wired to.
@@ -226,13 +231,11 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 			Authorization: string(ctx.Request.Header.Peek("Authorization")),
 			Protocols:     splitProtocols(ctx.Request.Header.Peek("Sec-WebSocket-Protocol")),
 		}
-		id, err := s.auth.Authenticate(h, time.Now())
+		actx, cancel := context.WithTimeout(context.Background(), s.cfg.WebSocket.HandshakeTimeout)
+		id, err := s.auth.Authenticate(actx, h, time.Now())
+		cancel()
 		if err != nil {
-			reason := "invalid"
-			var f *auth.Failure
-			if errors.As(err, &f) {
-				reason = f.Reason
-			}
+			reason := failureReason(err)
 			s.metrics.AuthFailures.WithLabelValues(reason).Inc()
 			if rt.cfg.Auth == AuthRequired {
 				s.reject(ctx, fasthttp.StatusForbidden, "auth_"+reason, "forbidden: credentials refused")
@@ -249,10 +252,11 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	}
 	id := s.nextID.Add(1)
 	c := &conn{
-		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params, ident: ident,
+		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params,
 		channel: s.layer.NewChannel(), out: make(chan outFrame, s.cfg.WebSocket.SendQueue),
 		done: make(chan struct{}), framesOut: s.metrics.FramesOut.WithLabelValues(rt.cfg.Path),
 	}
+	c.identity.Store(ident)
 	c.log = s.log.With("conn", id, "route", rt.cfg.Path)
 	if !ident.Anonymous() {
 		// Every authenticated socket can be reached by user, so Django can
