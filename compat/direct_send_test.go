@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"bufio"
 	"context"
 	"strings"
 	"testing"
@@ -47,29 +46,10 @@ func TestDirectSendsBothWays(t *testing.T) {
 		}
 		assertSameJSON(t, readJSON(t, ws), map[string]any{"type": "direct.note", "text": "just for you", "n": 3})
 
-		peer := python(ctx, st, env, "e2e/channels_peer.py", "expect_channel",
+		peer := startExpectPeer(ctx, t, st, env, "expect_channel",
 			`{"type":"relay.message","to":"CHANNEL","text":"to a consumer","list":[1,2.5]}`, "30")
-		stdout, _ := peer.StdoutPipe()
-		var stderr lockedBuffer
-		peer.Stderr = &stderr
-		if err := peer.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := bufio.NewScanner(stdout)
-		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "READY ") {
-			t.Fatalf("python peer not ready: %q %s", lines.Text(), stderr.String())
-		}
-		pyChannel := strings.TrimPrefix(lines.Text(), "READY ")
-		writeJSON(t, ws, map[string]any{"type": "to_django", "to": pyChannel, "text": "to a consumer", "list": []any{1, 2.5}})
-		if !lines.Scan() {
-			t.Fatalf("python peer printed nothing: %s", stderr.String())
-		}
-		if res := lines.Text(); res != "MATCH" {
-			t.Fatalf("python received a different message: %s", res)
-		}
-		if err := peer.Wait(); err != nil {
-			t.Fatalf("python peer: %v %s", err, stderr.String())
-		}
+		writeJSON(t, ws, map[string]any{"type": "to_django", "to": peer.Channel, "text": "to a consumer", "list": []any{1, 2.5}})
+		peer.requireMatch()
 
 		// A bad target gets an error frame and the socket stays usable.
 		writeJSON(t, ws, map[string]any{"type": "to_django", "to": "not a channel!"})

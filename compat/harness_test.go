@@ -4,6 +4,7 @@
 package compat
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -231,4 +232,50 @@ func writeConfig(t testing.TB, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// expectPeer is a running channels_peer.py "expect" or "expect_channel":
+// a Python consumer waiting for one message that it compares, types
+// included, with what the test expects.
+type expectPeer struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	lines   *bufio.Scanner
+	stderr  *lockedBuffer
+	Channel string // the peer's channel name, from its READY line
+}
+
+// startExpectPeer starts the peer and waits until its channel is ready.
+func startExpectPeer(ctx context.Context, t *testing.T, st testenv.PyStack, env []string, args ...string) *expectPeer {
+	t.Helper()
+	cmd := python(ctx, st, env, "e2e/channels_peer.py", args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &expectPeer{t: t, cmd: cmd, lines: bufio.NewScanner(stdout), stderr: &lockedBuffer{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.lines.Scan() || !strings.HasPrefix(p.lines.Text(), "READY ") {
+		t.Fatalf("python peer did not get ready: %q %s", p.lines.Text(), p.stderr.String())
+	}
+	p.Channel = strings.TrimPrefix(p.lines.Text(), "READY ")
+	return p
+}
+
+// requireMatch waits for the peer's verdict and fails the test unless the
+// message it received was the expected one.
+func (p *expectPeer) requireMatch() {
+	p.t.Helper()
+	if !p.lines.Scan() {
+		p.t.Fatalf("python peer printed nothing: %s", p.stderr.String())
+	}
+	if res := p.lines.Text(); res != "MATCH" {
+		p.t.Fatalf("python received a different message: %s", res)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("python peer: %v %s", err, p.stderr.String())
+	}
 }

@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"math"
@@ -140,35 +139,12 @@ func socketFrameReachesDjangoConsumer(t *testing.T, st testenv.PyStack, backend,
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	env := []string{"REDIS_URL=" + redis.URL(), "LAYER_KEYS=" + keys, "LAYER_BACKEND=" + backend}
-	peer := python(ctx, st, env, "e2e/channels_peer.py", "expect", "room_lobby", string(want), "30")
-	stdout, err := peer.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	peer.Stderr = &stderr
-	if err := peer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "READY ") {
-		t.Fatalf("python peer did not get ready: %q %s", lines.Text(), stderr.String())
-	}
-
+	peer := startExpectPeer(ctx, t, st, env, "expect", "room_lobby", string(want), "30")
 	c := s.dial(t, "/ws/room/lobby/", nil)
 	writeJSON(t, c, frame)
 	// The sender is in the group too and gets its own broadcast.
 	assertSameJSON(t, readJSON(t, c), expected)
-
-	if !lines.Scan() {
-		t.Fatalf("python peer printed nothing: %s", stderr.String())
-	}
-	if res := lines.Text(); res != "MATCH" {
-		t.Fatalf("python received a different message: %s", res)
-	}
-	if err := peer.Wait(); err != nil {
-		t.Fatalf("python peer: %v %s", err, stderr.String())
-	}
+	peer.requireMatch()
 }
 
 // assertSameJSON compares a received frame with what was sent, treating
