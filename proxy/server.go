@@ -32,6 +32,8 @@ type Config struct {
 	WebSocket WebSocketConfig `yaml:"websocket"`
 	// Routes are the WebSocket routes, tried in order.
 	Routes []RouteConfig `yaml:"routes"`
+	// Tunnel passes undeclared WebSocket paths to a Daphne upstream.
+	Tunnel TunnelConfig `yaml:"tunnel"`
 	// Demo serves a small chat page at / that uses the first route.
 	Demo bool `yaml:"demo"`
 }
@@ -43,6 +45,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Upstream.SetDefaults()
 	c.WebSocket.SetDefaults()
+	c.Tunnel.SetDefaults()
 	for i := range c.Routes {
 		c.Routes[i].SetDefaults()
 	}
@@ -55,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.WebSocket.Validate(); err != nil {
 		return fieldErr("websocket", err)
+	}
+	if err := c.Tunnel.Validate(); err != nil {
+		return fieldErr("tunnel", err)
 	}
 	for i := range c.Routes {
 		rc := c.Routes[i]
@@ -102,6 +108,7 @@ type Server struct {
 	log       *slog.Logger
 	pass      *Passthrough
 	upgrader  websocket.FastHTTPUpgrader
+	tunnel    *tunnel
 	srv       *fasthttp.Server
 	nextID    atomic.Uint64
 	origins   map[string]bool
@@ -134,6 +141,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		}
 		s.pass = p
 	}
+	s.tunnel = newTunnel(s.cfg.Tunnel)
 	s.upgrader = websocket.FastHTTPUpgrader{
 		HandshakeTimeout: cfg.WebSocket.HandshakeTimeout,
 		Subprotocols:     d.Subprotocols,
@@ -216,6 +224,10 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if rt == nil {
+		if s.tunnel.takes(path) {
+			s.serveTunnel(ctx)
+			return
+		}
 		s.reject(ctx, fasthttp.StatusNotFound, "no_route", "no WebSocket route for this path")
 		return
 	}
