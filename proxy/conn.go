@@ -50,6 +50,7 @@ const (
 type outFrame struct {
 	data []byte
 	pm   *websocket.PreparedMessage
+	ping bool // a ping control frame, not data
 }
 
 // conn is one accepted WebSocket: its route, identity, layer channel and
@@ -72,7 +73,8 @@ type conn struct {
 
 	framesOut prometheus.Counter
 
-	out       chan outFrame
+	sendQueue // see send_queue.go
+
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode int
@@ -141,16 +143,11 @@ func (c *conn) run() {
 
 	s.metrics.ConnectionsOpen.WithLabelValues(c.label).Inc()
 	s.metrics.Connections.WithLabelValues(c.label).Inc()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.writeLoop()
-	}()
+	c.startWriting()
 	defer func() {
 		c.detach()
 		c.close(closeNormal, "")
-		wg.Wait()
+		<-c.finished
 		_ = c.ws.Close()
 		s.metrics.ConnectionsOpen.WithLabelValues(c.label).Dec()
 		c.log.Debug("websocket closed")
@@ -195,24 +192,6 @@ func (c *conn) run() {
 
 const minBufferKeep = 4 << 10
 
-// send queues a frame without blocking. A client whose queue is full is
-// too slow to keep up and is disconnected, so it cannot grow memory.
-func (c *conn) send(f outFrame) {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	select {
-	case c.out <- f:
-		c.framesOut.Inc()
-	default:
-		c.srv.metrics.SlowClients.Inc()
-		c.log.Warn("send queue full, disconnecting slow client")
-		c.closeWith(closeTryAgain, "too slow", false)
-	}
-}
-
 // closed reports whether the connection is closing.
 func (c *conn) closed() bool {
 	select {
@@ -236,57 +215,6 @@ func (c *conn) closeWith(code int, reason string, flush bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeText, c.flush = code, reason, flush
 		close(c.done)
+		c.kick() // someone must write the close frame
 	})
-}
-
-func (c *conn) write(f outFrame, timeout time.Duration) error {
-	if c.compress {
-		c.ws.EnableWriteCompression(len(f.data) >= c.srv.cfg.WebSocket.Compression.MinSize)
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(timeout))
-	if f.pm != nil {
-		return c.ws.WritePreparedMessage(f.pm)
-	}
-	return c.ws.WriteMessage(websocket.TextMessage, f.data)
-}
-
-func (c *conn) writeLoop() {
-	cfg := &c.srv.cfg.WebSocket
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case f := <-c.out:
-			if err := c.write(f, cfg.WriteTimeout); err != nil {
-				c.close(closeInternal, "")
-				_ = c.ws.Close()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.close(closeInternal, "")
-				_ = c.ws.Close()
-				return
-			}
-		case <-c.done:
-			// Flush what is already queued, then say goodbye.
-		flush:
-			for c.flush {
-				select {
-				case f := <-c.out:
-					if c.write(f, cfg.WriteTimeout) != nil {
-						_ = c.ws.Close()
-						return
-					}
-				default:
-					break flush
-				}
-			}
-			msg := websocket.FormatCloseMessage(c.closeCode, c.closeText)
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			// Unblock the read loop if the client does not answer the close.
-			_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-			return
-		}
-	}
 }

@@ -122,7 +122,7 @@ func BenchmarkHubDeliver(b *testing.B) {
 			s := testServer(b, layer, RouteConfig{Path: "/ws/r/", Auth: AuthNone})
 			conns := make([]*conn, n)
 			for i := range conns {
-				c := testConn(s, s.routes[0], 4)
+				c := testConn(s, s.routes[0])
 				c.groups = []string{"g"}
 				if err := c.attach(); err != nil {
 					b.Fatal(err)
@@ -139,7 +139,7 @@ func BenchmarkHubDeliver(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				s.hub.Deliver(ch, msg)
 				for _, c := range conns {
-					<-c.out
+					takeQueued(c)
 				}
 			}
 			b.StopTimer()

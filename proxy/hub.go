@@ -251,20 +251,27 @@ func (h *Hub) Groups() int {
 	return n
 }
 
-// closeAll closes every socket with a close code and reason.
-func (h *Hub) closeAll(code int, reason string) {
-	var all []*conn
+// eachConn calls fn for every socket, one shard at a time, outside the
+// shard's lock.
+func (h *Hub) eachConn(fn func(*conn)) {
+	var batch []*conn
 	for i := range h.targets {
 		s := &h.targets[i]
+		batch = batch[:0]
 		s.mu.RLock()
 		for _, t := range s.m {
 			if c, ok := t.(*conn); ok {
-				all = append(all, c)
+				batch = append(batch, c)
 			}
 		}
 		s.mu.RUnlock()
+		for _, c := range batch {
+			fn(c)
+		}
 	}
-	for _, c := range all {
-		c.close(code, reason)
-	}
+}
+
+// closeAll closes every socket with a close code and reason.
+func (h *Hub) closeAll(code int, reason string) {
+	h.eachConn(func(c *conn) { c.close(code, reason) })
 }

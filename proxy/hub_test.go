@@ -77,14 +77,23 @@ func testServer(t testing.TB, layer bridge.Layer, routes ...RouteConfig) *Server
 }
 
 // testConn builds an attached-style connection with no socket: frames
-// accumulate in its queue.
-func testConn(s *Server, r *route, queue int) *conn {
+// accumulate in its queue, up to the server's send_queue.
+func testConn(s *Server, r *route) *conn {
 	id := s.nextID.Add(1)
 	return &conn{
 		id: id, srv: s, route: r, label: r.cfg.Path, params: map[string]any{},
-		channel: s.layer.NewChannel(), out: make(chan outFrame, queue), done: make(chan struct{}),
+		channel: s.layer.NewChannel(), sendQueue: sendQueue{finished: make(chan struct{})}, done: make(chan struct{}),
 		framesOut: s.metrics.FramesOut.WithLabelValues(r.cfg.Path), log: s.log,
 	}
+}
+
+// takeQueued empties a socket-less connection's queue and returns it.
+func takeQueued(c *conn) []outFrame {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q := c.queue
+	c.queue, c.pending = nil, 0
+	return q
 }
 
 func TestHubJoinsEachGroupOncePerProcess(t *testing.T) {
@@ -92,7 +101,7 @@ func TestHubJoinsEachGroupOncePerProcess(t *testing.T) {
 	s := testServer(t, layer, RouteConfig{Path: "/ws/r/", Auth: AuthNone})
 	r := s.routes[0]
 	ctx := context.Background()
-	a, b := testConn(s, r, 8), testConn(s, r, 8)
+	a, b := testConn(s, r), testConn(s, r)
 	for _, c := range []*conn{a, b} {
 		c.groups = []string{"room"}
 		if err := c.attach(); err != nil {
@@ -107,7 +116,7 @@ func TestHubJoinsEachGroupOncePerProcess(t *testing.T) {
 		groupChannel = ch
 	}
 	s.hub.Deliver(groupChannel, bridge.Message{"type": "chat", "text": "hi"})
-	fa, fb := <-a.out, <-b.out
+	fa, fb := takeQueued(a)[0], takeQueued(b)[0]
 	if string(fa.data) != `{"text":"hi","type":"chat"}` {
 		t.Fatalf("frame %s", fa.data)
 	}
@@ -132,7 +141,7 @@ func TestHubPerSocketFramesAreNotShared(t *testing.T) {
 		Events: map[string]EventConfig{"chat": {Frame: map[string]any{"type": "chat", "me": "{channel}"}}},
 	})
 	r := s.routes[0]
-	a, b := testConn(s, r, 8), testConn(s, r, 8)
+	a, b := testConn(s, r), testConn(s, r)
 	for _, c := range []*conn{a, b} {
 		c.groups = []string{"g"}
 		if err := c.attach(); err != nil {
@@ -144,7 +153,7 @@ func TestHubPerSocketFramesAreNotShared(t *testing.T) {
 		ch = k
 	}
 	s.hub.Deliver(ch, bridge.Message{"type": "chat"})
-	fa, fb := <-a.out, <-b.out
+	fa, fb := takeQueued(a)[0], takeQueued(b)[0]
 	if string(fa.data) == string(fb.data) {
 		t.Fatalf("per-socket template rendered once: %s", fa.data)
 	}
@@ -160,7 +169,7 @@ func TestHubConcurrentJoinLeaveStaysConsistent(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				c := testConn(s, r, 1)
+				c := testConn(s, r)
 				c.groups = []string{fmt.Sprintf("g%d", i%3), "shared"}
 				if err := c.attach(); err != nil {
 					t.Error(err)
@@ -182,7 +191,8 @@ func TestHubConcurrentJoinLeaveStaysConsistent(t *testing.T) {
 func TestSlowClientIsDisconnectedNotBuffered(t *testing.T) {
 	layer := newCountingLayer()
 	s := testServer(t, layer, RouteConfig{Path: "/ws/r/", Auth: AuthNone})
-	c := testConn(s, s.routes[0], 2)
+	s.cfg.WebSocket.SendQueue = 2
+	c := testConn(s, s.routes[0])
 	for i := 0; i < 5; i++ {
 		c.deliver(bridge.Message{"type": "x", "i": int64(i)})
 	}
@@ -191,7 +201,7 @@ func TestSlowClientIsDisconnectedNotBuffered(t *testing.T) {
 	default:
 		t.Fatal("a client with a full queue was not closed")
 	}
-	if len(c.out) != 2 || c.flush {
-		t.Fatalf("queue %d flush %v: the backlog must stay bounded and be dropped", len(c.out), c.flush)
+	if n := len(takeQueued(c)); n != 2 || c.flush {
+		t.Fatalf("queue %d flush %v: the backlog must stay bounded and be dropped", n, c.flush)
 	}
 }

@@ -109,6 +109,8 @@ type Server struct {
 	pass      *Passthrough
 	upgrader  websocket.FastHTTPUpgrader
 	tunnel    *tunnel
+	stopping  chan struct{}
+	stopOnce  sync.Once
 	srv       *fasthttp.Server
 	nextID    atomic.Uint64
 	origins   map[string]bool
@@ -122,7 +124,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, metrics: d.Metrics,
-		endpoints: d.Endpoints, log: d.Log, origins: map[string]bool{},
+		endpoints: d.Endpoints, log: d.Log, origins: map[string]bool{}, stopping: make(chan struct{}),
 	}
 	for i := range cfg.Routes {
 		r, err := compileRoute(&s.cfg.Routes[i])
@@ -164,6 +166,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		ReadTimeout:           60 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		MaxRequestBodySize:    int(cfg.Upstream.MaxBodySize),
+		KeepHijackedConns:     true,
 		StreamRequestBody:     true,
 		// Multipart uploads go to Django as sent, not parsed and re-encoded.
 		DisablePreParseMultipartForm: true,
@@ -173,10 +176,30 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	go s.pingLoop()
+	return s.srv.Serve(ln)
+}
+
+// pingLoop pings every socket each ping_interval from one goroutine, rather
+// than a timer per socket. A client that stays silent past
+// ping_interval + pong_timeout is dropped by its read deadline.
+func (s *Server) pingLoop() {
+	t := time.NewTicker(s.cfg.WebSocket.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopping:
+			return
+		case <-t.C:
+			s.hub.eachConn(func(c *conn) { c.sendPing() })
+		}
+	}
+}
 
 // Shutdown closes every WebSocket with 1001 and stops the server.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopping) })
 	s.hub.closeAll(closeGoingAway, "server shutting down")
 	err := s.srv.ShutdownWithContext(ctx)
 	if s.pass != nil {
@@ -265,7 +288,7 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	id := s.nextID.Add(1)
 	c := &conn{
 		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params,
-		channel: s.layer.NewChannel(), out: make(chan outFrame, s.cfg.WebSocket.SendQueue),
+		channel: s.layer.NewChannel(), sendQueue: sendQueue{finished: make(chan struct{})},
 		done: make(chan struct{}), framesOut: s.metrics.FramesOut.WithLabelValues(rt.cfg.Path),
 	}
 	c.identity.Store(ident)
@@ -310,7 +333,10 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		c.ws = ws
-		c.run()
+		// Returning lets fasthttp release the request context and its
+		// buffers (KeepHijackedConns leaves the socket to us); the
+		// connection lives on in its own goroutine.
+		go c.run()
 	})
 	if err != nil {
 		timer.Stop()

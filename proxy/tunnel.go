@@ -98,6 +98,7 @@ func (s *Server) serveTunnel(ctx *fasthttp.RequestCtx) {
 	ctx.Hijack(func(client net.Conn) {
 		defer s.metrics.ConnectionsOpen.WithLabelValues(label).Dec()
 		defer up.Close()
+		defer client.Close() // KeepHijackedConns: fasthttp leaves it open
 		if _, err := up.Write(head); err != nil {
 			return
 		}
