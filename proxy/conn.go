@@ -145,6 +145,7 @@ func (c *conn) run() {
 	s.metrics.Connections.WithLabelValues(c.label).Inc()
 	c.startWriting()
 	defer func() {
+		c.onDisconnect()
 		c.detach()
 		c.close(closeNormal, "")
 		<-c.finished

@@ -69,10 +69,29 @@ func (c *conn) userField(field string) (any, bool) {
 	return nil, false
 }
 
+// isSelf reports whether an event field names this socket's user, as a
+// Channels consumer compares event["user_id"] == self.user.id.
+func (c *conn) isSelf(v any) bool {
+	ident := c.identity.Load()
+	if ident.Anonymous() || v == nil {
+		return false
+	}
+	return stringify(v) == ident.UserID
+}
+
 // pythonISOTime formats like Python's datetime.isoformat() on an aware UTC
 // datetime, the form Channels consumers usually send.
 func pythonISOTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000+00:00")
+}
+
+// onDisconnect runs the route's on_disconnect actions; the socket is still
+// in its groups.
+func (c *conn) onDisconnect() {
+	sc := c.scope(nil, nil)
+	for _, a := range c.route.onClose {
+		c.runAction(a, sc, nil)
+	}
 }
 
 func (c *conn) onConnect() {
@@ -298,7 +317,11 @@ func (c *conn) deliverEvent(msg bridge.Message, cache *frameCache) {
 	case rule == nil && c.route.dropOther:
 		c.srv.metrics.EventsDropped.WithLabelValues("unknown_type").Inc()
 		return
-	case rule == nil || rule.frame == nil:
+	}
+	if rule != nil && rule.selfField != "" && c.isSelf(msg[rule.selfField]) {
+		return
+	}
+	if rule == nil || rule.frame == nil {
 		rule = forwardRule
 	}
 	cacheable := cache != nil && !rule.perConn

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/channels-sidecar/channels-sidecar/auth"
 	"github.com/channels-sidecar/channels-sidecar/bridge"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
 )
@@ -203,5 +204,21 @@ func TestSlowClientIsDisconnectedNotBuffered(t *testing.T) {
 	}
 	if n := len(takeQueued(c)); n != 2 || c.flush {
 		t.Fatalf("queue %d flush %v: the backlog must stay bounded and be dropped", n, c.flush)
+	}
+}
+
+func TestSkipSelf(t *testing.T) {
+	layer := newCountingLayer()
+	s := testServer(t, layer, RouteConfig{
+		Path: "/ws/r/", Auth: AuthNone,
+		Events: map[string]EventConfig{"typing_indicator": {Frame: map[string]any{"type": "typing", "user_id": "{event.user_id}"}, SkipSelf: true}},
+	})
+	c := testConn(s, s.routes[0])
+	c.identity.Store(&auth.Identity{UserID: "5"})
+	c.deliver(bridge.Message{"type": "typing_indicator", "user_id": int64(5)})
+	c.deliver(bridge.Message{"type": "typing_indicator", "user_id": int64(6)})
+	got := takeQueued(c)
+	if len(got) != 1 || string(got[0].data) != `{"type":"typing","user_id":6}` {
+		t.Fatalf("got %d frames: %v", len(got), got)
 	}
 }

@@ -35,6 +35,9 @@ type RouteConfig struct {
 	// OnConnect lists frames sent to the socket right after it is
 	// accepted.
 	OnConnect []ActionConfig `yaml:"on_connect"`
+	// OnDisconnect lists actions run when the socket closes, before it
+	// leaves its groups, such as a group_send of a user_left event.
+	OnDisconnect []ActionConfig `yaml:"on_disconnect"`
 	// Receive says what inbound frames do.
 	Receive ReceiveConfig `yaml:"receive"`
 	// Events maps a group event type to the frame the socket gets. An
@@ -126,6 +129,11 @@ type EventConfig struct {
 	Frame any `yaml:"frame"`
 	// Drop discards events of this type.
 	Drop bool `yaml:"drop"`
+	// SkipSelf drops the event for the socket whose user sent it: the
+	// event's SelfField (default "user_id") equals the socket's user id.
+	SkipSelf bool `yaml:"skip_self"`
+	// SelfField names the event field SkipSelf compares. Default user_id.
+	SelfField string `yaml:"self_field"`
 }
 
 var groupNameRE = regexp.MustCompile(`^[a-zA-Z\d\-_.]+$`)
@@ -139,6 +147,7 @@ type route struct {
 	pattern   *pathPattern
 	groups    []*template
 	onConnect []*action
+	onClose   []*action
 	handlers  map[string]*action
 	fallback  *action
 	events    map[string]*eventRule
@@ -161,9 +170,10 @@ type dispatch struct {
 }
 
 type eventRule struct {
-	frame   *template
-	drop    bool
-	perConn bool // the frame reads user.* or channel: built per socket
+	frame     *template
+	drop      bool
+	perConn   bool   // the frame reads user.* or channel: built per socket
+	selfField string // non-empty: skip the sender's own sockets
 }
 
 // compileRoute checks a route and prepares its templates. Errors name the
@@ -295,6 +305,17 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 		}
 		r.onConnect = append(r.onConnect, a)
 	}
+	for i := range rc.OnDisconnect {
+		ac := &rc.OnDisconnect[i]
+		if ac.Send != nil {
+			return nil, fieldErr(fmt.Sprintf("on_disconnect[%d].send", i), fmt.Errorf("the socket is closing: nothing can be sent to it"))
+		}
+		a, err := compileAction(fmt.Sprintf("on_disconnect[%d]", i), ac, "user")
+		if err != nil {
+			return nil, err
+		}
+		r.onClose = append(r.onClose, a)
+	}
 	for _, k := range sortedActionKeys(rc.Receive.Handlers) {
 		ac := rc.Receive.Handlers[k]
 		a, err := compileAction("receive.handlers."+k, &ac, "user", "msg")
@@ -313,6 +334,12 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 	}
 	for k, ec := range rc.Events {
 		er := &eventRule{drop: ec.Drop}
+		if ec.SkipSelf {
+			er.selfField = ec.SelfField
+			if er.selfField == "" {
+				er.selfField = "user_id"
+			}
+		}
 		if ec.Frame != nil {
 			t, err := compileTemplate(ec.Frame)
 			if err != nil {

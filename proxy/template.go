@@ -20,6 +20,7 @@ type template struct {
 	kind  tkind
 	lit   any               // kindLiteral
 	whole string            // kindWhole: the placeholder name
+	def   *any              // kindWhole: the value when the name is missing
 	parts []tpart           // kindString
 	keys  []string          // kindMap, in config order
 	vals  []*template       // kindMap values or kindList items
@@ -39,6 +40,7 @@ const (
 type tpart struct {
 	text string
 	name string // placeholder name when text is empty
+	def  *any   // the value when the name is missing: {event.x|default}
 }
 
 // compileTemplate compiles a value decoded from YAML.
@@ -89,15 +91,21 @@ func compileString(s string) (*template, error) {
 			if j < 0 {
 				return nil, fmt.Errorf("unclosed { in %q (write {{ for a literal brace)", s)
 			}
-			name := s[i+1 : i+j]
+			spec := s[i+1 : i+j]
+			name, defText, hasDef := strings.Cut(spec, "|")
 			if !placeholderRE(name) {
-				return nil, fmt.Errorf("bad placeholder {%s} in %q", name, s)
+				return nil, fmt.Errorf("bad placeholder {%s} in %q", spec, s)
 			}
 			if text.Len() > 0 {
 				parts = append(parts, tpart{text: text.String()})
 				text.Reset()
 			}
-			parts = append(parts, tpart{name: name})
+			p := tpart{name: name}
+			if hasDef {
+				d := parseDefault(defText)
+				p.def = &d
+			}
+			parts = append(parts, p)
 			i += j
 		case c == '}':
 			return nil, fmt.Errorf("unmatched } in %q (write }} for a literal brace)", s)
@@ -112,7 +120,7 @@ func compileString(s string) (*template, error) {
 	case len(parts) == 0:
 		return &template{kind: kindLiteral, lit: ""}, nil
 	case len(parts) == 1 && parts[0].name != "":
-		return &template{kind: kindWhole, whole: parts[0].name}, nil
+		return &template{kind: kindWhole, whole: parts[0].name, def: parts[0].def}, nil
 	case len(parts) == 1:
 		return &template{kind: kindLiteral, lit: parts[0].text}, nil
 	}
@@ -135,6 +143,30 @@ func placeholderRE(name string) bool {
 		}
 	}
 	return true
+}
+
+// parseDefault reads the default after '|' as a YAML-style scalar: null,
+// true, false, an integer or a float keep their type; 'quoted' or other
+// text is a string.
+func parseDefault(s string) any {
+	switch s {
+	case "null", "None", "~":
+		return nil
+	case "true", "True":
+		return true
+	case "false", "False":
+		return false
+	}
+	if len(s) >= 2 && (s[0] == '\'' && s[len(s)-1] == '\'' || s[0] == '"' && s[len(s)-1] == '"') {
+		return s[1 : len(s)-1]
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && strings.ContainsAny(s, ".eE") {
+		return f
+	}
+	return s
 }
 
 // placeholders calls fn for every placeholder name in the template.
@@ -162,7 +194,10 @@ func (t *template) render(scope Scope) any {
 	case kindLiteral:
 		return t.lit
 	case kindWhole:
-		v, _ := scope(t.whole)
+		v, ok := scope(t.whole)
+		if !ok && t.def != nil {
+			return *t.def
+		}
 		return v
 	case kindString:
 		var b strings.Builder
@@ -173,6 +208,8 @@ func (t *template) render(scope Scope) any {
 			}
 			if v, ok := scope(p.name); ok {
 				b.WriteString(stringify(v))
+			} else if p.def != nil {
+				b.WriteString(stringify(*p.def))
 			}
 		}
 		return b.String()

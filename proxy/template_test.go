@@ -110,3 +110,19 @@ func TestJSONSafeDoesNotMutate(t *testing.T) {
 		t.Fatal("copied a map that needed no change")
 	}
 }
+
+func TestTemplateDefaults(t *testing.T) {
+	tpl, err := compileTemplate(map[string]any{
+		"n": "{event.count|0}", "s": "{event.status|'pending'}", "z": "{event.none|null}",
+		"f": "{event.ratio|0.5}", "b": "{event.flag|false}", "txt": "x-{event.kind|plain}",
+		"present": "{event.here|7}",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tpl.render(mapScope(map[string]any{"event.here": nil}))
+	want := map[string]any{"n": int64(0), "s": "pending", "z": nil, "f": 0.5, "b": false, "txt": "x-plain", "present": nil}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %#v", got)
+	}
+}
