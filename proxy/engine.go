@@ -110,15 +110,24 @@ func (c *conn) errorFrame(reason, message string) {
 }
 
 func (c *conn) onFrame(data []byte) {
+	r := c.route
 	msg, err := decodeFrame(data)
 	if err != nil {
+		if r.invalid != nil {
+			c.srv.metrics.FrameErrors.WithLabelValues("invalid_json").Inc()
+			c.sendBytes(r.invalid)
+			return
+		}
 		c.errorFrame("invalid_json", err.Error())
 		return
 	}
-	r := c.route
 	var a *action
 	if d := r.cfg.Receive.Discriminator; d != "" {
-		if key, ok := msg[d].(string); ok {
+		key, ok := msg[d].(string)
+		if _, present := msg[d]; !present && r.cfg.Receive.DefaultType != "" {
+			key, ok = r.cfg.Receive.DefaultType, true
+		}
+		if ok {
 			a = r.handlers[key]
 		}
 	}
@@ -126,6 +135,10 @@ func (c *conn) onFrame(data []byte) {
 		a = r.fallback
 	}
 	if a == nil {
+		if r.cfg.Receive.Unknown == "ignore" {
+			c.srv.metrics.FrameErrors.WithLabelValues("ignored").Inc()
+			return
+		}
 		if d := r.cfg.Receive.Discriminator; d != "" {
 			c.errorFrame("unknown_type", "no handler for this "+d)
 		} else {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -98,6 +99,17 @@ type ReceiveConfig struct {
 	// Default handles frames no handler matched. Without one, such a
 	// frame gets an error frame and the socket stays open.
 	Default *ActionConfig `yaml:"default"`
+	// DefaultType is the discriminator value assumed when a frame has
+	// none, as a consumer's data.get("type", "message").
+	DefaultType string `yaml:"default_type"`
+	// Unknown says what a frame no handler takes gets: error (an error
+	// frame, the default) or ignore (nothing, as a consumer that does not
+	// answer unknown types).
+	Unknown string `yaml:"unknown"`
+	// InvalidFrame is the frame a client gets for input that is not a JSON
+	// object. Default {"type": "error", "error": "invalid_json",
+	// "message": "..."}. The socket stays open either way.
+	InvalidFrame map[string]any `yaml:"invalid_frame"`
 }
 
 // GroupSendConfig builds an event and sends it to a group.
@@ -152,6 +164,7 @@ type route struct {
 	fallback  *action
 	events    map[string]*eventRule
 	dropOther bool
+	invalid   []byte // the encoded invalid_frame, or nil for the default
 }
 
 type action struct {
@@ -356,6 +369,18 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 			})
 		}
 		r.events[k] = er
+	}
+	switch rc.Receive.Unknown {
+	case "", "error", "ignore":
+	default:
+		return nil, fieldErr("receive.unknown", fmt.Errorf("want error or ignore, not %q", rc.Receive.Unknown))
+	}
+	if rc.Receive.InvalidFrame != nil {
+		b, err := json.Marshal(rc.Receive.InvalidFrame)
+		if err != nil {
+			return nil, fieldErr("receive.invalid_frame", err)
+		}
+		r.invalid = b
 	}
 	switch rc.UnknownEvents {
 	case "", "forward":

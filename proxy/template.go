@@ -152,6 +152,10 @@ func parseDefault(s string) any {
 	switch s {
 	case "null", "None", "~":
 		return nil
+	case "[]":
+		return []any{}
+	case "{}":
+		return map[string]any{}
 	case "true", "True":
 		return true
 	case "false", "False":
