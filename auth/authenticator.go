@@ -23,6 +23,8 @@ type Handshake struct {
 	// Protocols are the offered Sec-WebSocket-Protocol values, split on
 	// commas.
 	Protocols []string
+	// Remote is the client's address, for the log of refused credentials.
+	Remote string
 }
 
 // Authenticator turns handshakes into identities. It holds no mutable
@@ -36,6 +38,7 @@ type Authenticator struct {
 	headerTypes []string
 	subprotocol string
 	leeway      time.Duration
+	originHosts []string // Config.OriginHosts
 }
 
 // New validates cfg (after filling its defaults) and builds an
@@ -55,9 +58,14 @@ func New(cfg Config, log *slog.Logger) (*Authenticator, error) {
 		headerTypes: append([]string(nil), cfg.SimpleJWT.AuthHeaderTypes...),
 		subprotocol: cfg.TokenSubprotocol,
 		leeway:      time.Duration(cfg.SimpleJWT.Leeway) * time.Second,
+		originHosts: cfg.OriginHosts(),
 	}
 	if !cfg.DisableJWT {
-		a.jwt = newSimpleJWT(&cfg.SimpleJWT)
+		j, err := newSimpleJWT(&cfg.SimpleJWT)
+		if err != nil {
+			return nil, fmt.Errorf("auth config: %w", err)
+		}
+		a.jwt = j
 	}
 	if !cfg.DisableSessions {
 		e, err := newSessionEngine(&cfg)
@@ -81,6 +89,15 @@ func (a *Authenticator) TokenSubprotocol() string {
 	return a.subprotocol
 }
 
+// AllowedHosts returns Django's ALLOWED_HOSTS as Origin checks should use
+// it (see Config.OriginHosts), or nil when it is not set.
+func (a *Authenticator) AllowedHosts() []string {
+	if a == nil {
+		return nil
+	}
+	return append([]string(nil), a.originHosts...)
+}
+
 // Authenticate checks the credentials of h at time now, in this order: an
 // access token in the query parameter, in the Authorization header, in the
 // subprotocol list (when configured), then the session cookie. The first
@@ -88,6 +105,8 @@ func (a *Authenticator) TokenSubprotocol() string {
 // the search, because browsers keep sending stale tokens next to a valid
 // cookie; if nothing proves a user, the first refusal is returned as a
 // *Failure. With no credential at all it returns (nil, nil): anonymous.
+// Every refused credential is logged once, at INFO, with its source,
+// reason and h.Remote, never with its value.
 func (a *Authenticator) Authenticate(ctx context.Context, h Handshake, now time.Time) (*Identity, error) {
 	var first *Failure
 	try := func(source string, id *Identity, err error) *Identity {
@@ -103,7 +122,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, h Handshake, now time.
 			f = &Failure{Reason: reason, Err: err}
 		}
 		f.Source = source
-		a.log.Debug("credential refused", "source", source, "reason", f.Reason, "detail", f.Err)
+		a.log.Info("credential refused", "source", source, "reason", f.Reason, "remote", h.Remote, "detail", f.Err)
 		if first == nil {
 			first = f
 		}

@@ -76,16 +76,47 @@ type Config struct {
 	// TokenSubprotocol, when set, is a marker in Sec-WebSocket-Protocol: the
 	// offered protocol right after it is an access token. Default "" (off).
 	TokenSubprotocol string `yaml:"token_subprotocol"`
+
+	// AllowedHosts is ALLOWED_HOSTS. When websocket.allowed_origins is
+	// empty and this list is not, a handshake's Origin is checked as
+	// Channels' AllowedHostsOriginValidator checks it: entries without a
+	// scheme match the Origin's host on any scheme and port, ".example.com"
+	// matches every subdomain, "*" accepts every Origin and none. Prefer
+	// websocket.allowed_origins, which lists exact origins. Default empty
+	// (the Origin must name the request's own host).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Debug is DEBUG. It only matters for Origin checks: with debug true
+	// and allowed_hosts empty, Channels accepts the Origins of localhost,
+	// 127.0.0.1 and [::1], and so does the sidecar. Default false.
+	Debug bool `yaml:"debug"`
 }
 
 // SimpleJWTConfig mirrors djangorestframework-simplejwt's SIMPLE_JWT dict.
 type SimpleJWTConfig struct {
-	// Algorithm is ALGORITHM; only HS256, HS384 and HS512 are supported.
-	// Default "HS256".
+	// Algorithm is ALGORITHM, the only algorithm accepted: HS256, HS384,
+	// HS512, RS256, RS384, RS512, ES256, ES384, ES512, PS256, PS384 or
+	// PS512. Default "HS256".
 	Algorithm string `yaml:"algorithm"`
-	// SigningKey is SIGNING_KEY, used as raw HMAC key bytes. Default: the
-	// secret_key.
+	// SigningKey is SIGNING_KEY, used as raw HMAC key bytes by HS*.
+	// Default: the secret_key. The RS*, ES* and PS* algorithms never need
+	// it: the sidecar only verifies.
 	SigningKey string `yaml:"signing_key"`
+	// VerifyingKey is VERIFYING_KEY: the PEM public key (or certificate)
+	// that verifies RS*, ES* and PS* tokens. Required for them, refused
+	// with HS*.
+	VerifyingKey string `yaml:"verifying_key"`
+	// VerifyingKeyFile is a file holding VerifyingKey, instead of the PEM
+	// text itself.
+	VerifyingKeyFile string `yaml:"verifying_key_file"`
+	// Audience is AUDIENCE: when set, a token's aud (a string or a list of
+	// strings) must contain it. Default "" (aud is not checked).
+	Audience string `yaml:"audience"`
+	// Issuer is ISSUER: when set, a token's iss must equal it. Default ""
+	// (iss is not checked).
+	Issuer string `yaml:"issuer"`
+	// JWKURL is JWK_URL, which the sidecar does not support (it never
+	// fetches keys): setting it is an error.
+	JWKURL string `yaml:"jwk_url"`
 	// Leeway is LEEWAY in whole seconds. Default 0.
 	Leeway int `yaml:"leeway"`
 	// UserIDClaim is USER_ID_CLAIM. Default "user_id".
@@ -175,17 +206,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("token_subprotocol %q must be a single protocol token", c.TokenSubprotocol))
 		}
 	}
+	if err := c.validateAllowedHosts(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 func (j *SimpleJWTConfig) validate() []error {
 	var errs []error
-	if !isSupportedAlgorithm(j.Algorithm) {
-		errs = append(errs, fmt.Errorf("simple_jwt.algorithm %q is not supported (supported: HS256, HS384, HS512)", j.Algorithm))
-	}
-	if j.SigningKey == "" {
-		errs = append(errs, errors.New("simple_jwt.signing_key is empty: set secret_key or simple_jwt.signing_key (or disable_jwt: true)"))
-	}
+	errs = append(errs, j.validateKeys()...)
 	if j.Leeway < 0 {
 		errs = append(errs, fmt.Errorf("simple_jwt.leeway must not be negative, got %d", j.Leeway))
 	}
@@ -232,16 +261,6 @@ func isSupportedEngine(e string) bool {
 		if e == s {
 			return true
 		}
-	}
-	return false
-}
-
-// isSupportedAlgorithm accepts the HMAC algorithms, whose key is the shared
-// SIGNING_KEY; RS*/ES* need key material this package does not load yet.
-func isSupportedAlgorithm(a string) bool {
-	switch a {
-	case "HS256", "HS384", "HS512":
-		return true
 	}
 	return false
 }

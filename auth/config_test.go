@@ -49,7 +49,10 @@ func TestConfigValidate(t *testing.T) {
 			c.SecretKey, c.SimpleJWT.SigningKey, c.DisableSessions = "", "jwt-key", true
 		}, nil},
 		{"everything off needs no key", func(c *Config) { c.SecretKey, c.DisableSessions, c.DisableJWT = "", true, true }, nil},
-		{"RS256", func(c *Config) { c.SimpleJWT.Algorithm = "RS256" }, []string{`simple_jwt.algorithm "RS256" is not supported`}},
+		{"RS256 without a key", func(c *Config) { c.SimpleJWT.Algorithm = "RS256" }, []string{`simple_jwt.algorithm RS256 needs simple_jwt.verifying_key`}},
+		{"EdDSA", func(c *Config) { c.SimpleJWT.Algorithm = "EdDSA" }, []string{`simple_jwt.algorithm "EdDSA" is not supported`, "PS512"}},
+		{"jwk_url", func(c *Config) { c.SimpleJWT.JWKURL = "https://id.example.com/jwks" }, []string{"simple_jwt.jwk_url is not supported", "verifying_key"}},
+		{"bad allowed host", func(c *Config) { c.AllowedHosts = []string{"example.com", "[::1"} }, []string{`allowed_hosts[1] "[::1"`}},
 		{"none", func(c *Config) { c.SimpleJWT.Algorithm = "none" }, []string{`"none" is not supported`}},
 		{"RS256 with JWT off", func(c *Config) { c.SimpleJWT.Algorithm = "RS256"; c.DisableJWT = true }, nil},
 		{"negative leeway", func(c *Config) { c.SimpleJWT.Leeway = -1 }, []string{"leeway must not be negative"}},

@@ -19,34 +19,44 @@ const accessTokenType = "access"
 
 // simpleJWT validates djangorestframework-simplejwt access tokens as
 // AccessToken(token) plus JWTStatelessUserAuthentication would: PyJWT's
-// decode with the configured algorithm and leeway, then simplejwt's own
-// exp, jti and token_type checks, then the user id claim. Where PyJWT 2.6
-// is laxer than later releases (non-string kid, unknown crit, non-alphabet
-// base64), this follows the stricter releases.
+// decode with the configured algorithm, key, leeway, audience and issuer,
+// then simplejwt's own exp, jti and token_type checks, then the user id
+// claim. Where PyJWT 2.6 is laxer than later releases (non-string kid,
+// unknown crit, non-alphabet base64), this follows the stricter releases.
 type simpleJWT struct {
 	alg       string
-	key       []byte
+	key       any // []byte for HS*, *rsa.PublicKey or *ecdsa.PublicKey
 	leeway    int64
 	userClaim string
 	typeClaim string
 	jtiClaim  string
+	audience  string // "" when not checked
+	issuer    string // "" when not checked
 	parser    *jwt.Parser
 }
 
-func newSimpleJWT(c *SimpleJWTConfig) *simpleJWT {
+func newSimpleJWT(c *SimpleJWTConfig) (*simpleJWT, error) {
+	key, err := c.verifyingKey()
+	if err != nil {
+		return nil, err
+	}
 	return &simpleJWT{
 		alg:       c.Algorithm,
-		key:       []byte(c.SigningKey),
+		key:       key,
 		leeway:    int64(c.Leeway),
 		userClaim: c.UserIDClaim,
 		typeClaim: c.TokenTypeClaim,
 		jtiClaim:  c.JTIClaim,
+		audience:  c.Audience,
+		issuer:    c.Issuer,
 		parser: jwt.NewParser(
+			// Exactly one algorithm: "none", another HS* and an HS* token
+			// keyed with the public key of an RS* setup are all refused.
 			jwt.WithValidMethods([]string{c.Algorithm}),
 			jwt.WithoutClaimsValidation(), // claims are checked below, with simplejwt's rules
 			jwt.WithStrictDecoding(),
 		),
-	}
+	}, nil
 }
 
 // identify validates token at now and returns its identity. A refusal is a
@@ -159,6 +169,17 @@ func (v *simpleJWT) checkClaims(c map[string]json.RawMessage, now time.Time) (*I
 	if exp <= unix-v.leeway {
 		return nil, refuse(ReasonJWTExpired, "exp has passed")
 	}
+	// PyJWT checks iss, then aud, only when ISSUER and AUDIENCE are set.
+	if v.issuer != "" {
+		if iss, ok := jsonString(c["iss"]); !ok || iss != v.issuer {
+			return nil, refuse(ReasonJWTBadClaims, "iss is not the configured issuer")
+		}
+	}
+	if v.audience != "" {
+		if err := checkAudience(c["aud"], v.audience); err != nil {
+			return nil, refuseErr(ReasonJWTBadClaims, err)
+		}
+	}
 	// PyJWT >= 2.10: sub and jti, when present, are strings.
 	if raw, ok := c["sub"]; ok {
 		if _, isString := jsonString(raw); !isString {
@@ -186,6 +207,60 @@ func (v *simpleJWT) checkClaims(c map[string]json.RawMessage, now time.Time) (*I
 		Expires: time.Unix(exp, 0),
 		TokenID: jti,
 	}, nil
+}
+
+// checkAudience applies PyJWT's audience rule: aud must be present and
+// not empty (Python truthiness), a string or a list of strings, and name
+// the configured audience.
+func checkAudience(raw json.RawMessage, want string) error {
+	missing := errors.New("no aud claim")
+	badType := errors.New("aud is neither a string nor a list of strings")
+	var aud any
+	if len(raw) == 0 || json.Unmarshal(raw, &aud) != nil {
+		return missing
+	}
+	var names []any
+	switch a := aud.(type) {
+	case string:
+		if a == "" {
+			return missing
+		}
+		names = []any{a}
+	case []any:
+		if len(a) == 0 {
+			return missing
+		}
+		names = a
+	case bool:
+		if !a {
+			return missing
+		}
+		return badType
+	case float64:
+		if a == 0 {
+			return missing
+		}
+		return badType
+	case map[string]any:
+		if len(a) == 0 {
+			return missing
+		}
+		return badType
+	default: // null
+		return missing
+	}
+	found := false
+	for _, n := range names {
+		s, ok := n.(string)
+		if !ok {
+			return badType
+		}
+		found = found || s == want
+	}
+	if !found {
+		return errors.New("aud does not name the configured audience")
+	}
+	return nil
 }
 
 // claimSet receives the payload from the parser. Decoding through

@@ -63,7 +63,11 @@ func testJWT(t testing.TB, mutate func(*SimpleJWTConfig)) *simpleJWT {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return newSimpleJWT(&cfg.SimpleJWT)
+	v, err := newSimpleJWT(&cfg.SimpleJWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // reasonOf returns the Failure reason of err, "" for nil, or "?" for an

@@ -31,6 +31,12 @@ Ops:
   check_header   {"authorization"} -> JWTStatelessUserAuthentication.authenticate:
                     {"result": "none"|"ok"|"error", "user_id"?, "error"?}
   parse_cookie   {"header"} -> {"cookies": django.http.parse_cookie(header)}
+  check_origin   {"allowed_hosts": [...], "debug"?: bool, "origins": [[header, ...], ...]}
+                 -> {"results": ["accepted" | "denied" | "exception: ..."]}: each
+                    list of Origin header values (latin-1) run through Channels'
+                    OriginValidator(app, allowed_hosts), or, when "debug" is
+                    given, AllowedHostsOriginValidator with ALLOWED_HOSTS and
+                    DEBUG set, as a real ASGI app.
 """
 
 import contextlib
@@ -242,6 +248,50 @@ def op_parse_cookie(op):
     return {"cookies": parse_cookie(op["header"])}
 
 
+def op_check_origin(op):
+    from asgiref.sync import async_to_sync
+    from django.conf import settings
+    from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
+
+    def run(factory, values):
+        seen = {"inner": False}
+
+        async def inner(scope, receive, send):
+            seen["inner"] = True
+
+        scope = {"type": "websocket", "path": "/ws/", "raw_path": b"/ws/", "query_string": b"",
+                 "headers": [(b"host", b"example.com")] + [(b"origin", v.encode("latin-1")) for v in values or ()],
+                 "subprotocols": []}
+        msgs = [{"type": "websocket.connect"}]
+
+        async def receive():
+            return msgs.pop(0) if msgs else {"type": "websocket.disconnect", "code": 1006}
+
+        async def send(message):
+            pass
+
+        try:
+            async_to_sync(factory(inner))(scope, receive, send)
+        except Exception as e:  # Channels lets urlparse's ValueError through
+            return "exception: %s: %s" % (type(e).__name__, e)
+        return "accepted" if seen["inner"] else "denied"
+
+    saved = settings.DEBUG, settings.ALLOWED_HOSTS
+    try:
+        if "debug" in op:
+            settings.DEBUG, settings.ALLOWED_HOSTS = bool(op["debug"]), list(op["allowed_hosts"])
+            factory = AllowedHostsOriginValidator
+        else:
+            hosts = list(op["allowed_hosts"])
+
+            def factory(inner):
+                return OriginValidator(inner, hosts)
+
+        return {"results": [run(factory, values) for values in op["origins"]]}
+    finally:
+        settings.DEBUG, settings.ALLOWED_HOSTS = saved
+
+
 OPS = {
     "mint_session": op_mint_session,
     "check_session": op_check_session,
@@ -250,6 +300,7 @@ OPS = {
     "check_token": op_check_token,
     "check_header": op_check_header,
     "parse_cookie": op_parse_cookie,
+    "check_origin": op_check_origin,
 }
 
 
