@@ -58,6 +58,17 @@ DATABASES = {
         ),
     }
 }
+# DJANGO_DB_ENGINE=django.db.backends.postgresql selects a PostgreSQL
+# database named by DJANGO_DB_NAME/HOST/PORT/USER/PASSWORD instead.
+if os.environ.get("DJANGO_DB_ENGINE", "django.db.backends.sqlite3") != "django.db.backends.sqlite3":
+    DATABASES["default"] = {
+        "ENGINE": os.environ["DJANGO_DB_ENGINE"],
+        "NAME": os.environ.get("DJANGO_DB_NAME", "refsite"),
+        "HOST": os.environ.get("DJANGO_DB_HOST", ""),
+        "PORT": os.environ.get("DJANGO_DB_PORT", ""),
+        "USER": os.environ.get("DJANGO_DB_USER", ""),
+        "PASSWORD": os.environ.get("DJANGO_DB_PASSWORD", ""),
+    }
 
 SESSION_ENGINE = os.environ.get("SESSION_ENGINE", "django.contrib.sessions.backends.db")
 SESSION_COOKIE_NAME = os.environ.get("SESSION_COOKIE_NAME", "sessionid")
@@ -79,8 +90,8 @@ if REDIS_URL:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-USE_TZ = True
-TIME_ZONE = "UTC"
+USE_TZ = _env_bool("DJANGO_USE_TZ", True)
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 LANGUAGE_CODE = "en-us"
 
 # Request bodies of the echo view are streamed, never held whole; this
