@@ -77,6 +77,16 @@ func New(cfg Config, log *slog.Logger) (*Authenticator, error) {
 	return a, nil
 }
 
+// Close releases what the session engine holds (Redis connections, idle
+// HTTP connections to the session callback). The Authenticator must not
+// be used afterwards.
+func (a *Authenticator) Close() error {
+	if c, ok := a.sessions.(interface{ close() error }); ok {
+		return c.close()
+	}
+	return nil
+}
+
 // TokenSubprotocol returns the configured subprotocol marker, or "" when
 // tokens are not read from Sec-WebSocket-Protocol. When a handshake was
 // authenticated that way, the server must select this marker in its

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Session engines, named as in Django's SESSION_ENGINE setting.
@@ -13,13 +14,16 @@ const (
 	EngineSignedCookies = "django.contrib.sessions.backends.signed_cookies"
 	// EngineDB is Django's default engine (sessions in the django_session table).
 	EngineDB = "django.contrib.sessions.backends.db"
+	// EngineCache keeps sessions only in a cache; the sidecar reads them
+	// from Redis (see SessionCacheConfig).
+	EngineCache = "django.contrib.sessions.backends.cache"
 )
 
 // SupportedSessionEngines lists the SESSION_ENGINE values that the sidecar
 // can verify. The others (db, cache, cached_db, file, custom) need a store
 // the sidecar does not read yet.
 func SupportedSessionEngines() []string {
-	return []string{EngineSignedCookies}
+	return []string{EngineSignedCookies, EngineCache}
 }
 
 // Defaults, as in Django and djangorestframework-simplejwt.
@@ -34,6 +38,7 @@ const (
 	DefaultJTIClaim          = "jti"
 	DefaultAuthHeaderType    = "Bearer"
 	DefaultTokenQueryParam   = "token"
+	DefaultRecheckCacheTTL   = 2 * time.Second
 )
 
 // Config is the auth section of the sidecar's configuration. Its keys are
@@ -65,6 +70,18 @@ type Config struct {
 	AuthenticationBackends []string `yaml:"authentication_backends"`
 	// DisableSessions turns session cookies off (JWT only). Default false.
 	DisableSessions bool `yaml:"disable_sessions"`
+	// SessionCache is the cache that holds sessions for the cache engine:
+	// Django's CACHES[SESSION_CACHE_ALIAS].
+	SessionCache SessionCacheConfig `yaml:"session_cache"`
+	// SessionCallback, when its url is set, asks a Django view about
+	// every session cookie instead of reading the session here (file
+	// sessions, custom engines or backends); session_engine may then
+	// name any engine.
+	SessionCallback SessionCallbackConfig `yaml:"session_callback"`
+	// RecheckCacheTTL is how long the answer of a re-check before a
+	// critical frame is reused for the same session before the session
+	// store is read again. Default 2s.
+	RecheckCacheTTL time.Duration `yaml:"recheck_cache_ttl"`
 
 	// SimpleJWT mirrors the SIMPLE_JWT settings dict.
 	SimpleJWT SimpleJWTConfig `yaml:"simple_jwt"`
@@ -144,6 +161,15 @@ func (c *Config) SetDefaults() {
 	if len(c.AuthenticationBackends) == 0 {
 		c.AuthenticationBackends = []string{DefaultAuthBackend}
 	}
+	if c.RecheckCacheTTL == 0 {
+		c.RecheckCacheTTL = DefaultRecheckCacheTTL
+	}
+	if c.SessionEngine == EngineCache {
+		c.SessionCache.SetDefaults()
+	}
+	if c.SessionCallback.enabled() {
+		c.SessionCallback.SetDefaults()
+	}
 	if c.TokenQueryParam == "" {
 		c.TokenQueryParam = DefaultTokenQueryParam
 	}
@@ -181,9 +207,21 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("secret_key_fallbacks[%d] is empty", i))
 			}
 		}
-		if !isSupportedEngine(c.SessionEngine) {
-			errs = append(errs, fmt.Errorf("session_engine %q is not supported (supported: %s); set session_engine to match Django's SESSION_ENGINE, or disable_sessions: true to accept JWTs only",
+		switch {
+		case c.SessionCallback.enabled():
+			if err := c.SessionCallback.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		case !isSupportedEngine(c.SessionEngine):
+			errs = append(errs, fmt.Errorf("session_engine %q is not supported (supported: %s); set session_engine to match Django's SESSION_ENGINE, configure session_callback to let Django check the cookie, or disable_sessions: true to accept JWTs only",
 				c.SessionEngine, strings.Join(SupportedSessionEngines(), ", ")))
+		case c.SessionEngine == EngineCache:
+			if err := c.SessionCache.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if c.RecheckCacheTTL < 0 {
+			errs = append(errs, fmt.Errorf("recheck_cache_ttl must not be negative, got %s", c.RecheckCacheTTL))
 		}
 		if err := checkCookieName(c.SessionCookieName); err != nil {
 			errs = append(errs, err)
@@ -251,6 +289,8 @@ func (c Config) Redacted() Config {
 		c.SecretKeyFallbacks = fb
 	}
 	c.SimpleJWT.SigningKey = mask(c.SimpleJWT.SigningKey)
+	c.SessionCache = c.SessionCache.redacted()
+	c.SessionCallback = c.SessionCallback.redacted()
 	c.AuthenticationBackends = append([]string(nil), c.AuthenticationBackends...)
 	c.SimpleJWT.AuthHeaderTypes = append([]string(nil), c.SimpleJWT.AuthHeaderTypes...)
 	return c

@@ -19,6 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 		SessionCookieAge:       1209600,
 		AuthenticationBackends: []string{"django.contrib.auth.backends.ModelBackend"},
 		TokenQueryParam:        "token",
+		RecheckCacheTTL:        DefaultRecheckCacheTTL,
 		SimpleJWT: SimpleJWTConfig{
 			Algorithm: "HS256", SigningKey: "s", UserIDClaim: "user_id",
 			TokenTypeClaim: "token_type", JTIClaim: "jti", AuthHeaderTypes: []string{"Bearer"},
@@ -41,8 +42,21 @@ func TestConfigValidate(t *testing.T) {
 		{"signed cookies", nil, nil},
 		{"Django's default engine", func(c *Config) { c.SessionEngine = "" },
 			[]string{`session_engine "django.contrib.sessions.backends.db" is not supported`, EngineSignedCookies, "disable_sessions"}},
-		{"cache engine", func(c *Config) { c.SessionEngine = "django.contrib.sessions.backends.cache" },
-			[]string{`"django.contrib.sessions.backends.cache"`}},
+		{"cache engine without its cache", func(c *Config) { c.SessionEngine = EngineCache },
+			[]string{"session_cache.backend is required", "session_cache.location is required"}},
+		{"cache engine", func(c *Config) {
+			c.SessionEngine = EngineCache
+			c.SessionCache = SessionCacheConfig{Backend: CacheBackendDjangoRedis, Location: CacheLocation{"redis://127.0.0.1:6379/1"}}
+		}, nil},
+		{"file engine", func(c *Config) { c.SessionEngine = "django.contrib.sessions.backends.file" },
+			[]string{`"django.contrib.sessions.backends.file" is not supported`, "session_callback"}},
+		{"file engine through the callback", func(c *Config) {
+			c.SessionEngine = "django.contrib.sessions.backends.file"
+			c.SessionCallback = SessionCallbackConfig{URL: "http://127.0.0.1:8000/sidecar/session/", HookSecret: "0123456789abcdef"}
+		}, nil},
+		{"callback without a secret", func(c *Config) { c.SessionCallback.URL = "http://127.0.0.1:8000/s/" },
+			[]string{"session_callback.hook_secret is required"}},
+		{"negative recheck_cache_ttl", func(c *Config) { c.RecheckCacheTTL = -1 }, []string{"recheck_cache_ttl must not be negative"}},
 		{"db engine with sessions disabled", func(c *Config) { c.SessionEngine = EngineDB; c.DisableSessions = true }, nil},
 		{"no secret key", func(c *Config) { c.SecretKey = "" }, []string{"secret_key is required", "simple_jwt.signing_key is empty"}},
 		{"no secret key, own signing key, sessions off", func(c *Config) {

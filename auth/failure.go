@@ -45,6 +45,23 @@ const (
 	// ReasonSessionUnknownBackend: _auth_user_backend is not one of
 	// authentication_backends.
 	ReasonSessionUnknownBackend = "session_unknown_backend"
+	// ReasonSessionNotFound: the session store has no such session
+	// (logged out, expired, evicted, or never created).
+	ReasonSessionNotFound = "session_not_found"
+	// ReasonSessionChanged: on a re-check, the stored session names
+	// another user, backend or auth hash than when the socket connected.
+	ReasonSessionChanged = "session_changed"
+	// ReasonSessionStoreUnavailable: the session store could not be read
+	// (down or timed out); the credential is refused, never accepted on
+	// error.
+	ReasonSessionStoreUnavailable = "session_store_unavailable"
+	// ReasonCallbackUnavailable: the Django session callback did not give
+	// a usable answer (down, timed out, busy, refused our signature, or
+	// answered something else than 200, 401 or 403).
+	ReasonCallbackUnavailable = "callback_unavailable"
+	// ReasonCallbackRefused: the Django session callback answered 403:
+	// Django knows the session but refuses the socket.
+	ReasonCallbackRefused = "callback_refused"
 )
 
 // Reasons returns every reason code, for pre-registering metric labels.
@@ -55,6 +72,8 @@ func Reasons() []string {
 		ReasonJWTBadAuthorizationHeader, ReasonJWTRepeatedQueryParam,
 		ReasonSessionMalformed, ReasonSessionBadSignature, ReasonSessionExpired,
 		ReasonSessionNoUser, ReasonSessionUnknownBackend,
+		ReasonSessionNotFound, ReasonSessionChanged, ReasonSessionStoreUnavailable,
+		ReasonCallbackUnavailable, ReasonCallbackRefused,
 	}
 }
 

@@ -22,6 +22,11 @@ type Identity struct {
 	SessionAuthHash string
 	// TokenID is the access token's jti; empty for a session.
 	TokenID string
+
+	// sessionKey is the session cookie's value, kept for engines that
+	// re-read their store on a re-check. It is a credential: unexported,
+	// so that it is never printed as part of an identity.
+	sessionKey string
 }
 
 // Methods of an Identity.

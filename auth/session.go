@@ -16,11 +16,17 @@ type sessionEngine interface {
 	revalidate(ctx context.Context, id *Identity, now time.Time) error
 }
 
-// newSessionEngine builds the engine named by cfg.SessionEngine.
+// newSessionEngine builds the engine named by cfg.SessionEngine, or the
+// Django callback when one is configured.
 func newSessionEngine(cfg *Config) (sessionEngine, error) {
+	if cfg.SessionCallback.enabled() {
+		return newCallbackSessions(cfg)
+	}
 	switch cfg.SessionEngine {
 	case EngineSignedCookies:
 		return newSignedCookieSessions(cfg)
+	case EngineCache:
+		return newCacheSessions(cfg)
 	}
 	return nil, fmt.Errorf("session_engine %q is not supported", cfg.SessionEngine)
 }

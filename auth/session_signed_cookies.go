@@ -68,6 +68,18 @@ func (e *signedCookieSessions) identify(_ context.Context, value string, now tim
 	if err := json.Unmarshal(data, &session); err != nil || session == nil {
 		return nil, refuse(ReasonSessionMalformed, "session is not a JSON object")
 	}
+	id, err := sessionIdentity(session, e.backends)
+	if err != nil {
+		return nil, err
+	}
+	id.Expires = signedAt.Add(e.maxAge)
+	return id, nil
+}
+
+// sessionIdentity applies the checks of channels.auth.get_user that need
+// no user row to a decoded session dict (the values of its three auth
+// keys as JSON), for every engine. The caller sets Expires.
+func sessionIdentity(session map[string]json.RawMessage, backends []string) (*Identity, error) {
 	// As channels.auth.get_user: no user id or backend means anonymous.
 	rawID, ok := session[sessionUserIDKey]
 	if !ok {
@@ -81,7 +93,7 @@ func (e *signedCookieSessions) identify(_ context.Context, value string, now tim
 	if !ok {
 		return nil, refuse(ReasonSessionNoUser, "no "+sessionBackendKey)
 	}
-	if !e.knownBackend(backend) {
+	if !knownBackend(backends, backend) {
 		return nil, refuse(ReasonSessionUnknownBackend, sessionBackendKey+" is not in authentication_backends")
 	}
 	// Every AbstractBaseUser has get_session_auth_hash, so Channels
@@ -93,7 +105,6 @@ func (e *signedCookieSessions) identify(_ context.Context, value string, now tim
 	return &Identity{
 		UserID:          userID,
 		Method:          MethodSession,
-		Expires:         signedAt.Add(e.maxAge),
 		Backend:         backend,
 		SessionAuthHash: hash,
 	}, nil
@@ -108,8 +119,8 @@ func (e *signedCookieSessions) revalidate(_ context.Context, id *Identity, now t
 	return nil
 }
 
-func (e *signedCookieSessions) knownBackend(b string) bool {
-	for _, k := range e.backends {
+func knownBackend(backends []string, b string) bool {
+	for _, k := range backends {
 		if b == k {
 			return true
 		}
