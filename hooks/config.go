@@ -53,7 +53,7 @@ type Config struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// AuthorizeCacheTTL is how long a successful authorize answer (allow
 	// or refuse) is reused for the same hook path, route, user and path
-	// parameters. Default 30s. Zero in the file, or a negative value,
+	// parameters. Default 30s. "0s" in the file, or a negative value,
 	// turns the cache off.
 	AuthorizeCacheTTL time.Duration `yaml:"authorize_cache_ttl"`
 	// AuthorizeCacheSize is the most authorize answers kept; the least
@@ -64,7 +64,7 @@ type Config struct {
 	MaxResponseBytes int `yaml:"max_response_bytes"`
 
 	// ttlSet records that the YAML named authorize_cache_ttl, so that an
-	// explicit 0 turns the cache off instead of taking the default.
+	// explicit 0s turns the cache off instead of taking the default.
 	ttlSet bool
 }
 
