@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -277,4 +279,47 @@ func TestHSKeysAreNotPEM(t *testing.T) {
 	if looksLikeKeyFile("django-insecure-#s3cret&key-----") {
 		t.Error("an ordinary secret key taken for a key file")
 	}
+}
+
+// FuzzJWTAsymmetric checks the ES256 path: no token makes the verifier
+// panic, and whatever it accepts carries alg ES256 and an ECDSA signature
+// that the public key verifies, whatever the header and payload say.
+func FuzzJWTAsymmetric(f *testing.F) {
+	k := keysForTests.get(f)
+	priv, pub := k.ec["ES256"], k.ecPEM["ES256"]
+	header := `{"alg":"ES256","typ":"JWT"}`
+	f.Add(signWith(f, "ES256", priv, header, accessPayload(nil)), []byte(header), []byte(accessPayload(nil)))
+	f.Add(signJWT("HS256", pub, hs256Header, accessPayload(nil)), []byte(`{"alg":"HS256"}`), []byte(accessPayload(map[string]any{"user_id": 1})))
+	f.Add("a.b.c", []byte(`{"alg":"ES256","kid":1}`), []byte(`{"token_type":"refresh"}`))
+	f.Add("", []byte(`{"alg":"none"}`), []byte(`[]`))
+	v := testJWT(f, func(j *SimpleJWTConfig) { j.Algorithm, j.VerifyingKey = "ES256", pub })
+	now := time.Unix(vecNow, 0)
+	f.Fuzz(func(t *testing.T, raw string, header, payload []byte) {
+		check := func(token string) {
+			id, err := v.identify(token, now)
+			if err != nil {
+				if id != nil {
+					t.Fatalf("refused with an identity: %v", err)
+				}
+				return
+			}
+			parts := strings.Split(token, ".")
+			var h struct{ Alg string }
+			if json.Unmarshal([]byte(decodeOrEmpty(parts[0])), &h) != nil || h.Alg != "ES256" {
+				t.Fatalf("accepted header %q", decodeOrEmpty(parts[0]))
+			}
+			sig := []byte(decodeOrEmpty(parts[2]))
+			digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+			if len(sig) != 64 || !ecdsa.Verify(&priv.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+				t.Fatalf("accepted a signature the key does not verify: %q", token)
+			}
+			if id.UserID == "" || !id.Expires.After(now) {
+				t.Fatalf("accepted %+v", id)
+			}
+		}
+		check(raw)
+		if len(header) < 512 && len(payload) < 2048 {
+			check(signWith(t, "ES256", priv, string(header), string(payload)))
+		}
+	})
 }

@@ -24,8 +24,13 @@ Ops:
   check_session  {"value"} -> {"session": dict the signed_cookies engine loads}
   loads          {"value", "salt", "max_age"} -> {"ok", "result" | "error"}
   mint_token     {"class": "access"|"refresh"|"sliding", "lifetime"?: seconds,
-                  "claims"?: {...}, "drop"?: [claim], "key"?, "algorithm"?}
-                 -> {"value": token}
+                  "claims"?: {...}, "drop"?: [claim], "key"?, "algorithm"?,
+                  "pyjwt"?: bool}
+                 -> {"value": token}. With "pyjwt", PyJWT's jwt.encode signs
+                    directly, for algorithms this simplejwt does not accept.
+  keypair        {"kind": "rsa"|"ec", "bits"?: int, "curve"?: "P-256"|"P-384"|"P-521"}
+                 -> {"private": PKCS#8 PEM, "public": SubjectPublicKeyInfo PEM,
+                     "public_pkcs1"?: PKCS#1 PEM (RSA)}, made by cryptography.
   check_token    {"value"} -> AccessToken(value) and the stateless user:
                     {"ok": true, "user_id": ..} or {"ok": false, "error": ..}
   check_header   {"authorization"} -> JWTStatelessUserAuthentication.authenticate:
@@ -204,12 +209,33 @@ def op_mint_token(op):
     alg = op.get("algorithm")
     if alg == "none":
         return {"value": jwt.encode(dict(tok.payload), None, algorithm="none")}
+    if op.get("pyjwt"):
+        return {"value": jwt.encode(dict(tok.payload), op["key"], algorithm=alg)}
     if alg or "key" in op:
         from django.conf import settings
 
         backend = TokenBackend(alg or "HS256", op.get("key", settings.SECRET_KEY))
         return {"value": backend.encode(dict(tok.payload))}
     return {"value": str(tok)}
+
+
+def op_keypair(op):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if op["kind"] == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=int(op.get("bits", 2048)))
+    else:
+        curve = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}[op["curve"]]
+        key = ec.generate_private_key(curve())
+    pem = serialization.Encoding.PEM
+    out = {
+        "private": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
+        "public": key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+    }
+    if op["kind"] == "rsa":
+        out["public_pkcs1"] = key.public_key().public_bytes(pem, serialization.PublicFormat.PKCS1).decode()
+    return out
 
 
 def op_check_token(op):
@@ -301,6 +327,7 @@ OPS = {
     "check_header": op_check_header,
     "parse_cookie": op_parse_cookie,
     "check_origin": op_check_origin,
+    "keypair": op_keypair,
 }
 
 
