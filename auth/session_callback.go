@@ -131,6 +131,12 @@ func (e *callbackSessions) ask(ctx context.Context, value string, now time.Time,
 		return v.result()
 	}
 	e.mu.Lock()
+	// Again under the lock: a call that ended since stored its answer
+	// before leaving the in-flight table.
+	if v, ok := e.memo.get(key, now, maxAge); ok {
+		e.mu.Unlock()
+		return v.result()
+	}
 	if c, ok := e.inflight[key]; ok {
 		e.mu.Unlock()
 		select {
