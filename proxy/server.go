@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +112,7 @@ type Server struct {
 	stopOnce  sync.Once
 	srv       *fasthttp.Server
 	nextID    atomic.Uint64
-	origins   map[string]bool
+	origins   *auth.OriginPolicy
 }
 
 // NewServer compiles the routes and prepares the server.
@@ -124,7 +123,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, metrics: d.Metrics,
-		endpoints: d.Endpoints, log: d.Log, origins: map[string]bool{}, stopping: make(chan struct{}),
+		endpoints: d.Endpoints, log: d.Log, stopping: make(chan struct{}),
 	}
 	for i := range cfg.Routes {
 		r, err := compileRoute(&s.cfg.Routes[i])
@@ -133,9 +132,11 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		}
 		s.routes = append(s.routes, r)
 	}
-	for _, o := range cfg.WebSocket.AllowedOrigins {
-		s.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	origins, err := newOriginPolicy(cfg.WebSocket.AllowedOrigins, d.Auth, d.Log)
+	if err != nil {
+		return nil, fieldErr("websocket", err)
 	}
+	s.origins = origins
 	if cfg.Upstream.URL != "" {
 		p, err := NewPassthrough(cfg.Upstream, d.Log)
 		if err != nil {
@@ -254,8 +255,8 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 		s.reject(ctx, fasthttp.StatusNotFound, "no_route", "no WebSocket route for this path")
 		return
 	}
-	if !s.originAllowed(ctx) {
-		s.reject(ctx, fasthttp.StatusForbidden, "origin", "origin not allowed")
+	if ok, reason := s.originAllowed(ctx); !ok {
+		s.reject(ctx, fasthttp.StatusForbidden, reason, "origin not allowed")
 		return
 	}
 	var ident *auth.Identity
@@ -265,6 +266,7 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 			Query:         string(ctx.URI().QueryString()),
 			Authorization: string(ctx.Request.Header.Peek("Authorization")),
 			Protocols:     splitProtocols(ctx.Request.Header.Peek("Sec-WebSocket-Protocol")),
+			Remote:        ctx.RemoteAddr().String(),
 		}
 		actx, cancel := context.WithTimeout(context.Background(), s.cfg.WebSocket.HandshakeTimeout)
 		id, err := s.auth.Authenticate(actx, h, time.Now())
@@ -276,7 +278,8 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 				s.reject(ctx, fasthttp.StatusForbidden, "auth_"+reason, "forbidden: credentials refused")
 				return
 			}
-			s.log.Info("credential refused, continuing as anonymous", "path", path, "reason", reason)
+			// The authenticator logged each refused credential at INFO.
+			s.log.Debug("credential refused, continuing as anonymous", "path", path, "reason", reason)
 		} else {
 			ident = id
 		}
@@ -346,30 +349,37 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// originAllowed applies the allowed_origins list, or, without one, accepts a
-// missing Origin (non-browser clients) and a same-host Origin.
-func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) bool {
-	var origins [][]byte
+// originAllowed applies the Origin policy to every Origin header of the
+// handshake and returns the refusal reason, one of auth.OriginReasons.
+func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) (bool, string) {
+	var origins []string
 	ctx.Request.Header.VisitAll(func(k, v []byte) {
 		if strings.EqualFold(string(k), "Origin") {
-			origins = append(origins, v)
+			origins = append(origins, string(v))
 		}
 	})
-	if len(origins) > 1 {
-		return false
+	return s.origins.Allow(origins, string(ctx.Host()))
+}
+
+// newOriginPolicy builds the Origin policy: websocket.allowed_origins,
+// else Django's ALLOWED_HOSTS as the authenticator holds them, else the
+// same-host default (see auth.NewOriginPolicy), and logs what it admits.
+func newOriginPolicy(allowedOrigins []string, a Authenticator, log *slog.Logger) (*auth.OriginPolicy, error) {
+	var hosts []string
+	if h, ok := a.(interface{ AllowedHosts() []string }); ok {
+		hosts = h.AllowedHosts()
 	}
-	if len(origins) == 0 {
-		return len(s.origins) == 0
+	p, err := auth.NewOriginPolicy(allowedOrigins, hosts)
+	if err != nil {
+		return nil, err
 	}
-	origin := strings.ToLower(strings.TrimRight(string(origins[0]), "/"))
-	if len(s.origins) > 0 {
-		return s.origins[origin]
+	if log != nil {
+		log.Info("websocket origin check", "mode", p.Mode())
+		for _, w := range p.Warnings() {
+			log.Warn("websocket origin check", "warning", w)
+		}
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	return strings.EqualFold(u.Host, string(ctx.Host()))
+	return p, nil
 }
 
 func splitProtocols(h []byte) []string {

@@ -30,8 +30,19 @@ type WebSocketConfig struct {
 	// short for `compression: {enabled: false}`.
 	Compression CompressionConfig `yaml:"compression"`
 	// AllowedOrigins lists the Origin values accepted at the handshake,
-	// as scheme://host[:port]. Empty: a request with an Origin is
-	// accepted only when the Origin's host equals the Host header.
+	// as scheme://host[:port] (https://app.example.com, no path, no
+	// wildcard), matched exactly, case-insensitively, default ports
+	// ignored. A handshake without Origin, with another one or with more
+	// than one Origin header gets 403. This is the recommended setting:
+	// the Origin check is what stops other sites from opening sockets with
+	// a visitor's session cookie.
+	//
+	// Precedence: this list when set; else auth.allowed_hosts (Django's
+	// ALLOWED_HOSTS, with auth.debug's defaults) with Channels'
+	// AllowedHostsOriginValidator rules, which admit any scheme and port
+	// and, for ".example.com", every subdomain; else the default: an
+	// Origin is accepted only when it names the Host header's host and
+	// port, and a handshake without Origin (not a browser) is accepted.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
