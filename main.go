@@ -27,6 +27,7 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/auth"
 	"github.com/channels-sidecar/channels-sidecar/bridge"
 	"github.com/channels-sidecar/channels-sidecar/config"
+	"github.com/channels-sidecar/channels-sidecar/hooks"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
 	"github.com/channels-sidecar/channels-sidecar/proxy"
 )
@@ -117,6 +118,15 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		}
 		authn = a
 	}
+	var hookClient proxy.HookCaller
+	if cfg.Hooks.Enabled() {
+		hc, err := hooks.New(cfg.Hooks, log.With("component", "hooks"))
+		if err != nil {
+			return fmt.Errorf("hooks: %w", err)
+		}
+		defer hc.Close()
+		hookClient = hc
+	}
 	var subprotocols []string
 	if cfg.Auth.TokenSubprotocol != "" {
 		subprotocols = []string{cfg.Auth.TokenSubprotocol}
@@ -124,7 +134,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	endpoints := metrics.NewEndpoints(cfg.Metrics, m, map[string]metrics.ReadyCheck{"channel_layer": layer.Ready})
 	srv, err := proxy.NewServer(cfg.Config, proxy.Deps{
 		Layer: layer, Hub: hub, Auth: authn, Metrics: m, Endpoints: endpoints, Log: log,
-		Subprotocols: subprotocols,
+		Subprotocols: subprotocols, Hooks: hookClient,
 	})
 	if err != nil {
 		return err

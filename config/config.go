@@ -10,6 +10,7 @@ import (
 
 	"github.com/channels-sidecar/channels-sidecar/auth"
 	"github.com/channels-sidecar/channels-sidecar/bridge"
+	"github.com/channels-sidecar/channels-sidecar/hooks"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
 	"github.com/channels-sidecar/channels-sidecar/proxy"
 )
@@ -21,6 +22,8 @@ type Config struct {
 	ChannelLayer bridge.Config `yaml:"channel_layer"`
 	// Auth mirrors Django's SECRET_KEY, SESSION_* and SIMPLE_JWT settings.
 	Auth auth.Config `yaml:"auth"`
+	// Hooks are the signed calls to Django views that routes declare.
+	Hooks hooks.Config `yaml:"hooks"`
 	// Metrics places /metrics, /healthz and /readyz.
 	Metrics metrics.Config `yaml:"metrics"`
 	// Log sets the log level and format.
@@ -54,6 +57,7 @@ func (c *Config) SetDefaults() {
 	c.ChannelLayer.SetDefaults()
 	c.Auth.SetDefaults()
 	c.Metrics.SetDefaults()
+	c.Hooks.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -70,6 +74,32 @@ func (c *Config) AuthUsed() bool {
 		}
 	}
 	return false
+}
+
+// hookUser returns the first route field that calls a hook, or "".
+func (c *Config) hookUser() string {
+	for i, r := range c.Routes {
+		if r.Authorize != nil {
+			return fmt.Sprintf("routes[%d].authorize", i)
+		}
+		lists := map[string][]proxy.ActionConfig{"on_connect": r.OnConnect, "on_disconnect": r.OnDisconnect}
+		for name, list := range lists {
+			for j, a := range list {
+				if a.Hook != "" {
+					return fmt.Sprintf("routes[%d].%s[%d].hook", i, name, j)
+				}
+			}
+		}
+		for k, a := range r.Receive.Handlers {
+			if a.Hook != "" {
+				return fmt.Sprintf("routes[%d].receive.handlers.%s.hook", i, k)
+			}
+		}
+		if d := r.Receive.Default; d != nil && d.Hook != "" {
+			return fmt.Sprintf("routes[%d].receive.default.hook", i)
+		}
+	}
+	return ""
 }
 
 // Validate checks every part. Errors are *proxy.FieldError with the dotted
@@ -91,6 +121,12 @@ func (c *Config) Validate() error {
 		if err := c.Auth.Validate(); err != nil {
 			return section("auth", err)
 		}
+	}
+	if err := c.Hooks.Validate(); err != nil {
+		return section("hooks", err)
+	}
+	if field := c.hookUser(); field != "" && !c.Hooks.Enabled() {
+		return &proxy.FieldError{Field: field, Err: fmt.Errorf("calls a Django hook, so hooks.base_url and hooks.secret must be set")}
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "warning", "error":

@@ -61,6 +61,13 @@ type Metrics struct {
 	LayerErrors *prometheus.CounterVec
 	// UpstreamResponses counts proxied HTTP responses by status class.
 	UpstreamResponses *prometheus.CounterVec
+	// HookFailures counts failed calls to Django hooks by kind.
+	HookFailures *prometheus.CounterVec
+	// RateLimited counts inbound frames refused by a rate limit, by route.
+	RateLimited *prometheus.CounterVec
+	// RateLimitFallbacks counts limit checks answered locally because
+	// Redis was unreachable.
+	RateLimitFallbacks prometheus.Counter
 }
 
 // New builds the collectors, with Go runtime and process collectors.
@@ -104,13 +111,22 @@ func New() *Metrics {
 		UpstreamResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sidecar_upstream_responses_total", Help: "Proxied HTTP responses by status class.",
 		}, []string{"class"}),
+		HookFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidecar_hook_failures_total", Help: "Failed calls to Django hooks by kind.",
+		}, []string{"kind"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidecar_rate_limited_total", Help: "Inbound frames refused by a rate limit, by route.",
+		}, []string{"route"}),
+		RateLimitFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sidecar_rate_limit_fallbacks_total", Help: "Rate limit checks answered by the local limiter because Redis was unreachable.",
+		}),
 	}
 	r.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ConnectionsOpen, m.Connections, m.HandshakesRejected, m.AuthFailures,
 		m.FramesIn, m.FramesOut, m.FrameErrors, m.EventsDropped, m.SlowClients,
-		m.LayerReceived, m.LayerErrors, m.UpstreamResponses,
+		m.LayerReceived, m.LayerErrors, m.UpstreamResponses, m.HookFailures, m.RateLimited, m.RateLimitFallbacks,
 	)
 	return m
 }

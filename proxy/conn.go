@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -63,6 +64,7 @@ type conn struct {
 	label    string
 	ws       wsConn
 	params   map[string]any
+	path     string
 	identity atomic.Pointer[auth.Identity] // replaced by an in-band token refresh
 	channel  string
 	groups   []string   // groups to join
@@ -201,6 +203,16 @@ func (c *conn) closed() bool {
 	default:
 		return false
 	}
+}
+
+// sendJSON queues a frame for this socket alone, encoded as JSON.
+func (c *conn) sendJSON(v any) {
+	b, err := json.Marshal(jsonSafe(v))
+	if err != nil {
+		c.srv.metrics.EventsDropped.WithLabelValues("unencodable").Inc()
+		return
+	}
+	c.sendBytes(b)
 }
 
 // sendBytes queues a frame built for this socket alone.

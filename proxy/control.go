@@ -27,6 +27,7 @@ const (
 	UserGroupPrefix = "sidecar.user."
 
 	closeAuthExpired = 4001 // after accept: the identity is no longer valid
+	closeForbidden   = 4003 // after accept: Django refused the user
 )
 
 // control performs a control event on this socket. It runs on the layer's

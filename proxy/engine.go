@@ -13,6 +13,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/channels-sidecar/channels-sidecar/bridge"
+	"github.com/channels-sidecar/channels-sidecar/hooks"
 )
 
 // This file is the route engine: what a connection does on connect, on an
@@ -88,16 +89,16 @@ func pythonISOTime(t time.Time) string {
 // onDisconnect runs the route's on_disconnect actions; the socket is still
 // in its groups.
 func (c *conn) onDisconnect() {
-	sc := c.scope(nil, nil)
 	for _, a := range c.route.onClose {
-		c.runAction(a, sc, nil)
+		c.runAction(a, phase{event: hooks.EventDisconnect}, nil)
 	}
 }
 
 func (c *conn) onConnect() {
-	sc := c.scope(nil, nil)
 	for _, a := range c.route.onConnect {
-		c.runAction(a, sc, nil)
+		if !c.runAction(a, phase{event: hooks.EventConnect}, nil) {
+			return
+		}
 	}
 }
 
@@ -146,7 +147,11 @@ func (c *conn) onFrame(data []byte) {
 		}
 		return
 	}
-	c.runAction(a, c.scope(msg, nil), msg)
+	handler, _ := msg[r.cfg.Receive.Discriminator].(string)
+	if _, present := msg[r.cfg.Receive.Discriminator]; !present {
+		handler = r.cfg.Receive.DefaultType
+	}
+	c.runAction(a, phase{event: hooks.EventReceive, handler: handler}, msg)
 }
 
 // decodeFrame parses a JSON object, keeping integers as int64 and other
@@ -208,17 +213,44 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
+// phase says where an action runs: on connect, on an inbound frame (with
+// its handler name), or on disconnect.
+type phase struct {
+	event   string
+	handler string
+}
+
 // runAction performs one declared action. frame is the inbound frame, or
-// nil on connect.
-func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
+// nil on connect and disconnect. It reports whether the action ran to the
+// end: a failed re-check, a refused token or a hook that stops the
+// handler end it early.
+func (c *conn) runAction(a *action, ph phase, frame map[string]any) bool {
 	if a.critical && !c.recheck() {
-		return
+		return false
 	}
 	if a.refresh != nil && !c.refreshToken(a.refresh, frame) {
-		return
+		return false
+	}
+	var hookEvent map[string]any
+	if a.hook != "" {
+		resp, ok := c.callHook(a.hook, ph, frame)
+		if !ok {
+			return false
+		}
+		hookEvent = resp.Event
+	}
+	sc := c.scope(frame, nil)
+	if hookEvent != nil {
+		base := sc
+		sc = func(name string) (any, bool) {
+			if rest, ok := strings.CutPrefix(name, "hook."); ok {
+				return lookupPath(hookEvent, rest)
+			}
+			return base(name)
+		}
 	}
 	if a.send != nil {
-		b, err := json.Marshal(a.send.render(sc))
+		b, err := json.Marshal(jsonSafe(a.send.render(sc)))
 		if err != nil {
 			c.log.Error("rendering reply failed", "err", err)
 		} else {
@@ -226,13 +258,14 @@ func (c *conn) runAction(a *action, sc Scope, frame map[string]any) {
 		}
 	}
 	for _, d := range a.dispatch {
-		c.runDispatch(d, sc, frame)
+		c.runDispatch(d, sc, frame, hookEvent)
 	}
+	return true
 }
 
 // runDispatch builds an event and sends it to a group or a channel. A
 // failure gets an error frame; the socket stays open.
-func (c *conn) runDispatch(d *dispatch, sc Scope, frame map[string]any) {
+func (c *conn) runDispatch(d *dispatch, sc Scope, frame, hookEvent map[string]any) {
 	target := d.target.renderString(sc)
 	if d.toGroup && !validGroupName(target) {
 		c.errorFrame("invalid_group", "the target group name is not valid")
@@ -250,6 +283,13 @@ func (c *conn) runDispatch(d *dispatch, sc Scope, frame map[string]any) {
 	}
 	if m, ok := d.event.render(sc).(map[string]any); ok {
 		for k, v := range m {
+			event[k] = v
+		}
+	}
+	// Django's answer has the last word: the saved message's id, the
+	// cleaned text.
+	for k, v := range hookEvent {
+		if k != "type" {
 			event[k] = v
 		}
 	}

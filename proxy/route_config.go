@@ -30,6 +30,11 @@ type RouteConfig struct {
 	Path string `yaml:"path"`
 	// Auth is none, optional (the default) or required.
 	Auth string `yaml:"auth"`
+	// Authorize asks a Django view whether the user may open this socket,
+	// before the handshake is answered (cached per user and path
+	// parameters for hooks.authorize_cache_ttl). Refused: HTTP 403;
+	// Django unreachable: HTTP 503.
+	Authorize *AuthorizeConfig `yaml:"authorize"`
 	// Groups are the groups every socket of the route joins, as templates
 	// of path parameters and user fields: "room_{name}", "user_{user.id}".
 	Groups []string `yaml:"groups"`
@@ -62,6 +67,12 @@ func (rc *RouteConfig) SetDefaults() {
 	}
 }
 
+// AuthorizeConfig names the authorize hook.
+type AuthorizeConfig struct {
+	// Hook is the view's path, relative to hooks.base_url.
+	Hook string `yaml:"hook"`
+}
+
 // ActionConfig is one thing to do: send a frame to the socket, or send an
 // event to a group.
 type ActionConfig struct {
@@ -76,6 +87,11 @@ type ActionConfig struct {
 	// expired, session still valid); a failed check closes the socket
 	// with 4001. Inbound handlers only.
 	Critical bool `yaml:"critical"`
+	// Hook calls a Django view (see docs/hooks.md) before the rest of the
+	// action: its answer can reply, add fields to this action's events
+	// ({hook.field} in templates), send to groups, join or leave groups,
+	// or stop the action with an error frame or a close.
+	Hook string `yaml:"hook"`
 	// RefreshToken takes a new access token from the frame and, if it is
 	// valid and names the same user, lets the socket keep going with it.
 	// Inbound handlers only.
@@ -172,6 +188,7 @@ type action struct {
 	dispatch []*dispatch
 	critical bool
 	refresh  *RefreshTokenConfig
+	hook     string
 }
 
 // dispatch sends a built event to a group or a channel.
@@ -243,9 +260,14 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 	}
 	compileAction := func(field string, ac *ActionConfig, allowed ...string) (*action, error) {
 		a := &action{}
-		if ac.Send == nil && ac.GroupSend == nil && ac.ChannelSend == nil && ac.RefreshToken == nil {
-			return nil, fieldErr(field, fmt.Errorf("needs send, group_send, channel_send or refresh_token"))
+		if ac.Send == nil && ac.GroupSend == nil && ac.ChannelSend == nil && ac.RefreshToken == nil && ac.Hook == "" {
+			return nil, fieldErr(field, fmt.Errorf("needs send, group_send, channel_send, hook or refresh_token"))
 		}
+		if ac.Hook != "" && !strings.HasPrefix(ac.Hook, "/") {
+			return nil, fieldErr(field+".hook", fmt.Errorf("must be a path starting with /, relative to hooks.base_url"))
+		}
+		a.hook = ac.Hook
+		allowed = append(allowed[:len(allowed):len(allowed)], "hook")
 		inbound := false
 		for _, a := range allowed {
 			inbound = inbound || a == "msg"

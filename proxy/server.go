@@ -89,6 +89,9 @@ type Deps struct {
 	Metrics   *metrics.Metrics
 	Endpoints *metrics.Endpoints
 	Log       *slog.Logger
+	// Hooks calls Django views for routes that declare hooks; nil when
+	// no hooks are configured.
+	Hooks HookCaller
 	// Subprotocols the server may select, in order of preference, such as
 	// the marker that precedes an access token in Sec-WebSocket-Protocol.
 	// The token itself is never echoed.
@@ -102,6 +105,7 @@ type Server struct {
 	layer     bridge.Layer
 	hub       *Hub
 	auth      Authenticator
+	hooks     HookCaller
 	metrics   *metrics.Metrics
 	endpoints *metrics.Endpoints
 	log       *slog.Logger
@@ -122,7 +126,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		d.Hub.SetLayer(d.Layer)
 	}
 	s := &Server{
-		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, metrics: d.Metrics,
+		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, hooks: d.Hooks, metrics: d.Metrics,
 		endpoints: d.Endpoints, log: d.Log, stopping: make(chan struct{}),
 	}
 	for i := range cfg.Routes {
@@ -290,7 +294,7 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	}
 	id := s.nextID.Add(1)
 	c := &conn{
-		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params,
+		id: id, srv: s, route: rt, label: rt.cfg.Path, params: params, path: path,
 		channel: s.layer.NewChannel(), sendQueue: sendQueue{finished: make(chan struct{})},
 		done: make(chan struct{}), framesOut: s.metrics.FramesOut.WithLabelValues(rt.cfg.Path),
 	}
@@ -311,6 +315,10 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		c.groups = append(c.groups, name)
+	}
+	if status, reason := s.authorize(rt, c); status != 0 {
+		s.reject(ctx, status, reason, fasthttp.StatusMessage(status))
+		return
 	}
 	c.compress = s.upgrader.EnableCompression && strings.Contains(
 		strings.ToLower(string(ctx.Request.Header.Peek("Sec-WebSocket-Extensions"))), "permessage-deflate")
