@@ -31,7 +31,8 @@
 // agree on what has expired. The keys also expire three TTLs after the
 // last write, so that presence left behind when every process is gone
 // does not stay in Redis. Scripts name keys that they derive from a
-// member, so the keys must live on one Redis server (no Redis Cluster).
+// member, so the keys must live on one Redis server (no Redis Cluster);
+// Redis 3.2 or later.
 //
 // Online reads the hashes, so a crashed process's users stay listed until
 // the next Sweep (at most TTL plus one heartbeat interval with Run).

@@ -234,7 +234,11 @@ func (p *Presence) Heartbeat(ctx context.Context) ([]Joined, error) {
 		}
 		base := i * heartbeatChunk
 		for _, j := range idx {
-			missing = append(missing, snapshot[base+int(j)-1])
+			k := base + int(j) - 1
+			if j < 1 || j > heartbeatChunk || k >= len(snapshot) {
+				return nil, fmt.Errorf("presence heartbeat: script returned position %d for a chunk of %d", j, heartbeatChunk)
+			}
+			missing = append(missing, snapshot[k])
 		}
 	}
 	if len(missing) == 0 {

@@ -2,11 +2,14 @@ package presence
 
 import "github.com/redis/go-redis/v9"
 
-// luaCommon is prepended to every script: Redis' clock in milliseconds,
+// luaCommon is prepended to every script: Redis' clock in milliseconds
+// (scripts that read TIME and then write need effects replication, the
+// default from Redis 5 and asked for explicitly before that),
 // and split, which reads group and user back from a connection member
 // ("<len>:<group><len>:<user><conn>", see the package doc) and returns nil
 // for a member this package did not write.
 const luaCommon = `
+if redis.replicate_commands then redis.replicate_commands() end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -66,11 +69,10 @@ return 1
 // sweep after this process stalled), which the caller adds back.
 var refreshScript = redis.NewScript(luaCommon + `
 local deadline = now_ms() + tonumber(ARGV[2])
-local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, 4))
 local args, missing, groups = {}, {}, {}
-for i = 1, #scores do
+for i = 1, #ARGV - 3 do
   local m = ARGV[i + 3]
-  if scores[i] then
+  if redis.call('ZSCORE', KEYS[1], m) then
     args[#args + 1] = deadline
     args[#args + 1] = m
     local g = split(m)

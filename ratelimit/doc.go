@@ -6,7 +6,8 @@
 //
 //   - Redis keeps the window in Redis, so that every sidecar process shares
 //     one budget per key. A Lua script makes each decision atomic and reads
-//     the time from Redis, so processes with skewed clocks agree.
+//     the time from Redis, so processes with skewed clocks agree (Redis 3.2
+//     or later).
 //   - Local keeps the window in this process, with a bounded number of keys.
 //   - Fallback asks Redis and, while Redis cannot be reached, decides with a
 //     Local limiter instead, returning to Redis once it answers again.

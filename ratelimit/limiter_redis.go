@@ -17,9 +17,12 @@ import (
 //
 // The time comes from TIME, not from the caller, so that processes whose
 // clocks disagree still share one window. A hit exactly one window old has
-// left the window. Members are "seconds.microseconds-count", unique even
+// left the window. Reading TIME before writing needs effects replication,
+// the default from Redis 5 and asked for explicitly on Redis 3.2 and 4.
+// Members are "seconds.microseconds-count", unique even
 // for hits in the same microsecond because count grows with each one.
 var allowScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit = tonumber(ARGV[1])

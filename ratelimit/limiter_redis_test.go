@@ -88,8 +88,8 @@ func TestRedisKeyLayoutAndExpiry(t *testing.T) {
 }
 
 // TestRedisWindowRolls checks that the window rolls hit by hit rather
-// than resetting: once the first hit leaves the window, the later ones
-// still count.
+// than resetting: once RetryAfter has passed, the first hit has left the
+// window and one hit is allowed, while the later hits still count.
 func TestRedisWindowRolls(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	l := NewRedis(newClient(t, srv), DefaultPrefix)
@@ -100,17 +100,22 @@ func TestRedisWindowRolls(t *testing.T) {
 		allowN(t, l, key, 3, w, 1)
 		time.Sleep(w / 2)
 		before2 := time.Now()
-		if rs := allowN(t, l, key, 3, w, 3); !rs[0].Allowed || !rs[1].Allowed || rs[2].Allowed {
+		rs := allowN(t, l, key, 3, w, 3)
+		if !rs[0].Allowed || !rs[1].Allowed || rs[2].Allowed {
 			t.Fatalf("filling the window: %+v", rs)
 		}
-		var r Result
-		waitFor(t, "the first hit to leave the window", func() bool {
-			r = allowN(t, l, key, 3, w, 1)[0]
-			if !r.Allowed && (r.RetryAfter <= 0 || r.RetryAfter > w) {
-				t.Fatalf("retry after %s", r.RetryAfter)
-			}
-			return r.Allowed
-		})
+		retry := rs[2].RetryAfter
+		if retry <= 0 || retry > w {
+			t.Fatalf("retry after %s, want within (0, %s]", retry, w)
+		}
+		// Sleeping RetryAfter lets at least that much Redis time pass, so
+		// the first hit has left whatever the machine's speed (the margin
+		// covers the wall clock being slewed against the monotonic one).
+		time.Sleep(retry + 5*time.Millisecond)
+		r := allowN(t, l, key, 3, w, 1)[0]
+		if !r.Allowed {
+			t.Fatalf("denied after waiting RetryAfter (%s): %+v", retry, r)
+		}
 		// If less than a window passed since the second and third hits
 		// were made, they must still count: exactly one slot was free.
 		if time.Since(before2) < w {
