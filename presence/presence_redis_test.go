@@ -270,7 +270,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestCrashedProcessSweptOnce(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	const ttl = 1500 * time.Millisecond
+	const ttl = 3 * time.Second
 	crashed := openProcess(t, srv, ttl)
 	b, c := openProcess(t, srv, ttl), openProcess(t, srv, ttl)
 	join(t, crashed, "g", "1", "x", map[string]any{"username": "one"})
