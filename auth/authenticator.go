@@ -33,6 +33,8 @@ type Authenticator struct {
 	log         *slog.Logger
 	jwt         *simpleJWT    // nil when JWTs are disabled
 	sessions    sessionEngine // nil when sessions are disabled
+	db          *sqlStore     // nil without a database
+	users       *userChecker  // nil without a database: users are not checked
 	cookieName  string
 	queryParam  string
 	headerTypes []string
@@ -67,9 +69,19 @@ func New(cfg Config, log *slog.Logger) (*Authenticator, error) {
 		}
 		a.jwt = j
 	}
-	if !cfg.DisableSessions {
-		e, err := newSessionEngine(&cfg)
+	if cfg.Database.enabled() {
+		users := newUserChecker(&cfg, nil, log)
+		db, err := openSQLStore(&cfg, users.lookupColumns()...)
 		if err != nil {
+			return nil, fmt.Errorf("auth config: %w", err)
+		}
+		users.rows = db
+		a.db, a.users = db, users
+	}
+	if !cfg.DisableSessions {
+		e, err := newSessionEngine(&cfg, a.db)
+		if err != nil {
+			_ = a.Close()
 			return nil, fmt.Errorf("auth config: %w", err)
 		}
 		a.sessions = e
@@ -78,13 +90,17 @@ func New(cfg Config, log *slog.Logger) (*Authenticator, error) {
 }
 
 // Close releases what the session engine holds (Redis connections, idle
-// HTTP connections to the session callback). The Authenticator must not
-// be used afterwards.
+// HTTP connections to the session callback) and the database connections.
+// The Authenticator must not be used afterwards.
 func (a *Authenticator) Close() error {
+	var errs []error
 	if c, ok := a.sessions.(interface{ close() error }); ok {
-		return c.close()
+		errs = append(errs, c.close())
 	}
-	return nil
+	if a.db != nil {
+		errs = append(errs, a.db.close())
+	}
+	return errors.Join(errs...)
 }
 
 // TokenSubprotocol returns the configured subprotocol marker, or "" when
@@ -155,6 +171,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, h Handshake, now time.
 			if err == nil {
 				id, err = a.jwt.identify(tok, now)
 			}
+			if err == nil {
+				err = a.users.checkJWT(ctx, id, tok, now)
+			}
 			if id = try(src.name, id, err); id != nil {
 				return id, nil
 			}
@@ -163,6 +182,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, h Handshake, now time.
 	if a.sessions != nil && h.Cookie != "" {
 		if v, ok := cookieValue(h.Cookie, a.cookieName); ok && v != "" {
 			id, err := a.sessions.identify(ctx, v, now)
+			if err == nil {
+				err = a.users.checkSession(ctx, id, now)
+			}
 			if id = try(SourceCookie, id, err); id != nil {
 				return id, nil
 			}

@@ -17,13 +17,16 @@ const (
 	// EngineCache keeps sessions only in a cache; the sidecar reads them
 	// from Redis (see SessionCacheConfig).
 	EngineCache = "django.contrib.sessions.backends.cache"
+	// EngineCachedDB reads through a cache to the django_session table;
+	// the sidecar reads the table (see DatabaseConfig).
+	EngineCachedDB = "django.contrib.sessions.backends.cached_db"
 )
 
 // SupportedSessionEngines lists the SESSION_ENGINE values that the sidecar
-// can verify. The others (db, cache, cached_db, file, custom) need a store
-// the sidecar does not read yet.
+// can verify: cache needs session_cache, db and cached_db need database.
+// The others (file, custom) need the session callback.
 func SupportedSessionEngines() []string {
-	return []string{EngineSignedCookies, EngineCache}
+	return []string{EngineSignedCookies, EngineCache, EngineDB, EngineCachedDB}
 }
 
 // Defaults, as in Django and djangorestframework-simplejwt.
@@ -82,6 +85,17 @@ type Config struct {
 	// critical frame is reused for the same session before the session
 	// store is read again. Default 2s.
 	RecheckCacheTTL time.Duration `yaml:"recheck_cache_ttl"`
+
+	// UseTZ is USE_TZ. Default true (Django's default since 5.0 and in
+	// every project made by startproject).
+	UseTZ *bool `yaml:"use_tz"`
+	// TimeZone is TIME_ZONE; required when use_tz is false and a database
+	// is configured. Default "".
+	TimeZone string `yaml:"time_zone"`
+	// Database is read-only access to Django's database, for the db and
+	// cached_db session engines and for user checks on every identity.
+	// Default: none.
+	Database DatabaseConfig `yaml:"database"`
 
 	// SimpleJWT mirrors the SIMPLE_JWT settings dict.
 	SimpleJWT SimpleJWTConfig `yaml:"simple_jwt"`
@@ -145,6 +159,23 @@ type SimpleJWTConfig struct {
 	// AuthHeaderTypes is AUTH_HEADER_TYPES, matched case-sensitively.
 	// Default ["Bearer"].
 	AuthHeaderTypes []string `yaml:"auth_header_types"`
+
+	// The keys below apply when a database is configured: then, as
+	// simplejwt's JWTAuthentication does, a token's user must exist.
+
+	// UserIDField is the user table column that USER_ID_FIELD names.
+	// Default "id".
+	UserIDField string `yaml:"user_id_field"`
+	// CheckUserIsActive is CHECK_USER_IS_ACTIVE. Default true.
+	CheckUserIsActive *bool `yaml:"check_user_is_active"`
+	// CheckRevokeToken is CHECK_REVOKE_TOKEN: the token's revoke claim must
+	// equal the MD5 of the user's current password hash. Default false.
+	CheckRevokeToken bool `yaml:"check_revoke_token"`
+	// RevokeTokenClaim is REVOKE_TOKEN_CLAIM. Default "hash_password".
+	RevokeTokenClaim string `yaml:"revoke_token_claim"`
+	// StatelessUser skips the user table for tokens, as
+	// JWTStatelessUserAuthentication does. Default false.
+	StatelessUser bool `yaml:"stateless_user"`
 }
 
 // SetDefaults fills zero values with Django's and simplejwt's defaults.
@@ -192,6 +223,8 @@ func (c *Config) SetDefaults() {
 	if len(j.AuthHeaderTypes) == 0 {
 		j.AuthHeaderTypes = []string{DefaultAuthHeaderType}
 	}
+	j.setUserDefaults()
+	c.setStoreDefaults()
 }
 
 // Validate reports every setting that cannot work, joined in one error. It
@@ -247,6 +280,7 @@ func (c *Config) Validate() error {
 	if err := c.validateAllowedHosts(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateStores()...)
 	return errors.Join(errs...)
 }
 
@@ -291,6 +325,7 @@ func (c Config) Redacted() Config {
 	c.SimpleJWT.SigningKey = mask(c.SimpleJWT.SigningKey)
 	c.SessionCache = c.SessionCache.redacted()
 	c.SessionCallback = c.SessionCallback.redacted()
+	c.Database = c.Database.redacted()
 	c.AuthenticationBackends = append([]string(nil), c.AuthenticationBackends...)
 	c.SimpleJWT.AuthHeaderTypes = append([]string(nil), c.SimpleJWT.AuthHeaderTypes...)
 	return c

@@ -12,6 +12,7 @@ func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.SecretKey = "s"
 	c.SetDefaults()
+	on := true
 	want := Config{
 		SecretKey:              "s",
 		SessionEngine:          "django.contrib.sessions.backends.db",
@@ -23,7 +24,9 @@ func TestConfigDefaults(t *testing.T) {
 		SimpleJWT: SimpleJWTConfig{
 			Algorithm: "HS256", SigningKey: "s", UserIDClaim: "user_id",
 			TokenTypeClaim: "token_type", JTIClaim: "jti", AuthHeaderTypes: []string{"Bearer"},
+			UserIDField: "id", CheckUserIsActive: &on, RevokeTokenClaim: "hash_password",
 		},
+		UseTZ: &on,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -41,7 +44,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"signed cookies", nil, nil},
 		{"Django's default engine", func(c *Config) { c.SessionEngine = "" },
-			[]string{`session_engine "django.contrib.sessions.backends.db" is not supported`, EngineSignedCookies, "disable_sessions"}},
+			[]string{`session_engine "django.contrib.sessions.backends.db" reads Django's django_session table: configure database`, "disable_sessions"}},
 		{"cache engine without its cache", func(c *Config) { c.SessionEngine = EngineCache },
 			[]string{"session_cache.backend is required", "session_cache.location is required"}},
 		{"cache engine", func(c *Config) {

@@ -62,6 +62,20 @@ const (
 	// ReasonCallbackRefused: the Django session callback answered 403:
 	// Django knows the session but refuses the socket.
 	ReasonCallbackRefused = "callback_refused"
+	// ReasonSessionHashMismatch: _auth_user_hash does not match the user's
+	// current password hash (password changed, or the user's other
+	// sessions invalidated).
+	ReasonSessionHashMismatch = "session_hash_mismatch"
+	// ReasonUserNotFound: the identity's user is not in the user table.
+	ReasonUserNotFound = "user_not_found"
+	// ReasonUserInactive: the user's is_active is false.
+	ReasonUserInactive = "user_inactive"
+	// ReasonJWTPasswordChanged: with check_revoke_token, the token's
+	// revoke claim is not the MD5 of the user's current password hash.
+	ReasonJWTPasswordChanged = "jwt_password_changed"
+	// ReasonUserStoreUnavailable: the user table could not be read; the
+	// credential is refused, never accepted on error.
+	ReasonUserStoreUnavailable = "user_store_unavailable"
 )
 
 // Reasons returns every reason code, for pre-registering metric labels.
@@ -74,6 +88,8 @@ func Reasons() []string {
 		ReasonSessionNoUser, ReasonSessionUnknownBackend,
 		ReasonSessionNotFound, ReasonSessionChanged, ReasonSessionStoreUnavailable,
 		ReasonCallbackUnavailable, ReasonCallbackRefused,
+		ReasonSessionHashMismatch, ReasonUserNotFound, ReasonUserInactive, ReasonJWTPasswordChanged,
+		ReasonUserStoreUnavailable,
 	}
 }
 

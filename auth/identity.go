@@ -27,6 +27,10 @@ type Identity struct {
 	// re-read their store on a re-check. It is a credential: unexported,
 	// so that it is never printed as part of an identity.
 	sessionKey string
+	// revokeClaim is the access token's revoke claim (simplejwt's
+	// hash_password), kept when check_revoke_token needs it on a re-check;
+	// nil when absent or not a string.
+	revokeClaim *string
 }
 
 // Methods of an Identity.

@@ -21,7 +21,7 @@ func (a *Authenticator) Revalidate(ctx context.Context, id *Identity, now time.T
 		if !id.Expires.IsZero() && !id.Expires.After(now.Add(-a.leeway)) {
 			return &Failure{Reason: ReasonJWTExpired, Source: SourceRecheck}
 		}
-		return nil
+		return recheckSource(a.users.recheckJWT(ctx, id, now))
 	case MethodSession:
 		if a.sessions == nil {
 			return &Failure{Reason: ReasonSessionNoUser, Source: SourceRecheck}
@@ -32,7 +32,7 @@ func (a *Authenticator) Revalidate(ctx context.Context, id *Identity, now time.T
 			}
 			return err
 		}
-		return nil
+		return recheckSource(a.users.recheckSession(ctx, id, now))
 	}
 	return nil
 }
@@ -45,6 +45,9 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string, now
 		return nil, &Failure{Reason: ReasonJWTMalformed, Source: SourceFrame}
 	}
 	id, err := a.jwt.identify(token, now)
+	if err == nil {
+		err = a.users.checkJWT(ctx, id, token, now)
+	}
 	if err != nil {
 		if f, ok := err.(*Failure); ok {
 			f.Source = SourceFrame
@@ -52,4 +55,12 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string, now
 		return nil, err
 	}
 	return id, nil
+}
+
+// recheckSource marks a refusal as coming from a re-check.
+func recheckSource(err error) error {
+	if f, ok := err.(*Failure); ok {
+		f.Source = SourceRecheck
+	}
+	return err
 }

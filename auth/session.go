@@ -17,8 +17,8 @@ type sessionEngine interface {
 }
 
 // newSessionEngine builds the engine named by cfg.SessionEngine, or the
-// Django callback when one is configured.
-func newSessionEngine(cfg *Config) (sessionEngine, error) {
+// Django callback when one is configured; db is nil without a database.
+func newSessionEngine(cfg *Config, db *sqlStore) (sessionEngine, error) {
 	if cfg.SessionCallback.enabled() {
 		return newCallbackSessions(cfg)
 	}
@@ -27,6 +27,11 @@ func newSessionEngine(cfg *Config) (sessionEngine, error) {
 		return newSignedCookieSessions(cfg)
 	case EngineCache:
 		return newCacheSessions(cfg)
+	case EngineDB, EngineCachedDB:
+		if db == nil {
+			return nil, fmt.Errorf("session_engine %q needs database", cfg.SessionEngine)
+		}
+		return newDBSessions(cfg, db)
 	}
 	return nil, fmt.Errorf("session_engine %q is not supported", cfg.SessionEngine)
 }
