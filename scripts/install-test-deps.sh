@@ -15,6 +15,7 @@ packages=(
   python3-django-redis
   python3-msgpack
   python3-cryptography
+  postgresql python3-psycopg2  # db session tests: a private server (testenv.StartPostgres) and Django's driver
 )
 
 missing=()
