@@ -30,6 +30,7 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/hooks"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
 	"github.com/channels-sidecar/channels-sidecar/proxy"
+	"github.com/channels-sidecar/channels-sidecar/ratelimit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -127,6 +128,17 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		defer hc.Close()
 		hookClient = hc
 	}
+	var limiter ratelimit.Limiter
+	if cfg.LimitsUsed() {
+		rl, err := ratelimit.New(cfg.RateLimit, log.With("component", "ratelimit"), ratelimit.Hooks{
+			OnFallback: func(error) { m.RateLimitFallbacks.Inc() },
+		})
+		if err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+		defer rl.Close()
+		limiter = rl
+	}
 	var subprotocols []string
 	if cfg.Auth.TokenSubprotocol != "" {
 		subprotocols = []string{cfg.Auth.TokenSubprotocol}
@@ -134,7 +146,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	endpoints := metrics.NewEndpoints(cfg.Metrics, m, map[string]metrics.ReadyCheck{"channel_layer": layer.Ready})
 	srv, err := proxy.NewServer(cfg.Config, proxy.Deps{
 		Layer: layer, Hub: hub, Auth: authn, Metrics: m, Endpoints: endpoints, Log: log,
-		Subprotocols: subprotocols, Hooks: hookClient,
+		Subprotocols: subprotocols, Hooks: hookClient, Limiter: limiter,
 	})
 	if err != nil {
 		return err

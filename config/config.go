@@ -13,6 +13,7 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/hooks"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
 	"github.com/channels-sidecar/channels-sidecar/proxy"
+	"github.com/channels-sidecar/channels-sidecar/ratelimit"
 )
 
 // Config is the whole configuration: each package owns its part.
@@ -22,6 +23,9 @@ type Config struct {
 	ChannelLayer bridge.Config `yaml:"channel_layer"`
 	// Auth mirrors Django's SECRET_KEY, SESSION_* and SIMPLE_JWT settings.
 	Auth auth.Config `yaml:"auth"`
+	// RateLimit is where the routes' rate limits are counted. Its host
+	// defaults to the channel layer's first Redis host.
+	RateLimit ratelimit.Config `yaml:"rate_limit"`
 	// Hooks are the signed calls to Django views that routes declare.
 	Hooks hooks.Config `yaml:"hooks"`
 	// Metrics places /metrics, /healthz and /readyz.
@@ -58,6 +62,14 @@ func (c *Config) SetDefaults() {
 	c.Auth.SetDefaults()
 	c.Metrics.SetDefaults()
 	c.Hooks.SetDefaults()
+	if c.RateLimit.Host == nil && (c.RateLimit.Backend == "" || c.RateLimit.Backend == ratelimit.BackendRedis) &&
+		c.ChannelLayer.Backend != bridge.BackendMemory && len(c.ChannelLayer.Hosts) > 0 {
+		c.RateLimit.Host = c.ChannelLayer.Hosts[0]
+	}
+	if c.RateLimit.Backend == "" && c.ChannelLayer.Backend == bridge.BackendMemory {
+		c.RateLimit.Backend = ratelimit.BackendLocal // no Redis to share counts through
+	}
+	c.RateLimit.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -71,6 +83,21 @@ func (c *Config) AuthUsed() bool {
 	for _, r := range c.Routes {
 		if r.Auth != proxy.AuthNone {
 			return true
+		}
+	}
+	return false
+}
+
+// LimitsUsed reports whether any route declares a rate limit.
+func (c *Config) LimitsUsed() bool {
+	for _, r := range c.Routes {
+		if r.Receive.Limit != nil {
+			return true
+		}
+		for _, h := range r.Receive.Handlers {
+			if h.Limit != nil {
+				return true
+			}
 		}
 	}
 	return false
@@ -121,6 +148,9 @@ func (c *Config) Validate() error {
 		if err := c.Auth.Validate(); err != nil {
 			return section("auth", err)
 		}
+	}
+	if err := c.RateLimit.Validate(); err != nil {
+		return section("rate_limit", err)
 	}
 	if err := c.Hooks.Validate(); err != nil {
 		return section("hooks", err)

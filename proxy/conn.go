@@ -186,7 +186,9 @@ func (c *conn) run() {
 			return
 		}
 		framesIn.Inc()
-		c.onFrame(buf.Bytes())
+		if c.allowFrame(c.route.limit) {
+			c.onFrame(buf.Bytes())
+		}
 		if buf.Cap() > 4*int(minBufferKeep) {
 			buf = bytes.Buffer{} // do not keep a large buffer for an idle socket
 		}

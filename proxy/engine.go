@@ -225,6 +225,9 @@ type phase struct {
 // end: a failed re-check, a refused token or a hook that stops the
 // handler end it early.
 func (c *conn) runAction(a *action, ph phase, frame map[string]any) bool {
+	if !c.allowFrame(a.limit) {
+		return false
+	}
 	if a.critical && !c.recheck() {
 		return false
 	}

@@ -67,6 +67,22 @@ func (rc *RouteConfig) SetDefaults() {
 	}
 }
 
+// LimitConfig is a per-user rate limit.
+type LimitConfig struct {
+	// Rate is "<count>/<window>": 30/m, 120/min, 5/s, 1000/h, 100/90s.
+	Rate string `yaml:"rate"`
+	// Key names the budget; routes and handlers with the same key share
+	// it, like Kibray's per-consumer-class limits. Default: the route's
+	// path (and the handler's name for a handler limit).
+	Key string `yaml:"key"`
+	// Frame is what a refused frame gets, with {limit}, {window} (seconds)
+	// and {retry_after} (seconds, rounded up). Default:
+	// {"type": "error", "error": "rate_limit_exceeded", "message": "Rate
+	// limit exceeded. Maximum {limit} messages per minute.",
+	// "retry_after": "{retry_after}"}.
+	Frame map[string]any `yaml:"frame"`
+}
+
 // AuthorizeConfig names the authorize hook.
 type AuthorizeConfig struct {
 	// Hook is the view's path, relative to hooks.base_url.
@@ -87,6 +103,8 @@ type ActionConfig struct {
 	// expired, session still valid); a failed check closes the socket
 	// with 4001. Inbound handlers only.
 	Critical bool `yaml:"critical"`
+	// Limit bounds how often a user may use this handler.
+	Limit *LimitConfig `yaml:"limit"`
 	// Hook calls a Django view (see docs/hooks.md) before the rest of the
 	// action: its answer can reply, add fields to this action's events
 	// ({hook.field} in templates), send to groups, join or leave groups,
@@ -122,6 +140,10 @@ type ReceiveConfig struct {
 	// frame, the default) or ignore (nothing, as a consumer that does not
 	// answer unknown types).
 	Unknown string `yaml:"unknown"`
+	// Limit bounds how many frames a user may send on this route, counted
+	// before the frame is even parsed, over a rolling window shared by
+	// every sidecar process.
+	Limit *LimitConfig `yaml:"limit"`
 	// InvalidFrame is the frame a client gets for input that is not a JSON
 	// object. Default {"type": "error", "error": "invalid_json",
 	// "message": "..."}. The socket stays open either way.
@@ -181,6 +203,7 @@ type route struct {
 	events    map[string]*eventRule
 	dropOther bool
 	invalid   []byte // the encoded invalid_frame, or nil for the default
+	limit     *limitRule
 }
 
 type action struct {
@@ -189,6 +212,7 @@ type action struct {
 	critical bool
 	refresh  *RefreshTokenConfig
 	hook     string
+	limit    *limitRule
 }
 
 // dispatch sends a built event to a group or a channel.
@@ -271,6 +295,16 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 		inbound := false
 		for _, a := range allowed {
 			inbound = inbound || a == "msg"
+		}
+		if ac.Limit != nil {
+			if !inbound {
+				return nil, fieldErr(field+".limit", fmt.Errorf("applies to inbound frames only"))
+			}
+			lr, err := compileLimit(ac.Limit, rc.Path+"#"+strings.TrimPrefix(field, "receive.handlers."))
+			if err != nil {
+				return nil, fieldErr(field+".limit", err)
+			}
+			a.limit = lr
 		}
 		if (ac.Critical || ac.RefreshToken != nil) && !inbound {
 			return nil, fieldErr(field, fmt.Errorf("critical and refresh_token apply to inbound frames only"))
@@ -391,6 +425,11 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 			})
 		}
 		r.events[k] = er
+	}
+	if rc.Receive.Limit != nil {
+		if r.limit, err = compileLimit(rc.Receive.Limit, rc.Path); err != nil {
+			return nil, fieldErr("receive.limit", err)
+		}
 	}
 	switch rc.Receive.Unknown {
 	case "", "error", "ignore":

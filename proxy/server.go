@@ -19,6 +19,7 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/auth"
 	"github.com/channels-sidecar/channels-sidecar/bridge"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
+	"github.com/channels-sidecar/channels-sidecar/ratelimit"
 )
 
 // Config is the front door's configuration.
@@ -92,6 +93,8 @@ type Deps struct {
 	// Hooks calls Django views for routes that declare hooks; nil when
 	// no hooks are configured.
 	Hooks HookCaller
+	// Limiter applies the routes' rate limits; nil turns them off.
+	Limiter ratelimit.Limiter
 	// Subprotocols the server may select, in order of preference, such as
 	// the marker that precedes an access token in Sec-WebSocket-Protocol.
 	// The token itself is never echoed.
@@ -106,6 +109,7 @@ type Server struct {
 	hub       *Hub
 	auth      Authenticator
 	hooks     HookCaller
+	limiter   ratelimit.Limiter
 	metrics   *metrics.Metrics
 	endpoints *metrics.Endpoints
 	log       *slog.Logger
@@ -126,7 +130,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		d.Hub.SetLayer(d.Layer)
 	}
 	s := &Server{
-		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, hooks: d.Hooks, metrics: d.Metrics,
+		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, hooks: d.Hooks, limiter: d.Limiter, metrics: d.Metrics,
 		endpoints: d.Endpoints, log: d.Log, stopping: make(chan struct{}),
 	}
 	for i := range cfg.Routes {
