@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // sessionCodec turns a cached value back into the session's auth fields,
@@ -71,11 +73,7 @@ func (c *sessionCodec) decode(raw []byte) (map[string]json.RawMessage, error) {
 		}
 		return fields, nil
 	case cacheSerializerMsgpack:
-		var m map[string]any
-		if err := msgpack.Unmarshal(data, &m); err != nil || m == nil {
-			return nil, errors.New("cached value is not a msgpack map with str keys")
-		}
-		return authFields(func(k string) (any, bool) { v, ok := m[k]; return v, ok }), nil
+		return msgpackAuthFields(data)
 	default:
 		d, err := decodeSessionPickle(data)
 		if err != nil {
@@ -83,6 +81,72 @@ func (c *sessionCodec) decode(raw []byte) (map[string]json.RawMessage, error) {
 		}
 		return authFields(d.get), nil
 	}
+}
+
+// msgpackAuthFields reads the auth keys of a msgpack map with str keys.
+// It walks the map itself and skips every other value: the library's
+// generic map decoding sizes a map by its declared length, which a
+// hostile value sets to billions.
+func msgpackAuthFields(data []byte) (map[string]json.RawMessage, error) {
+	notMap := errors.New("cached value is not a msgpack map with str keys")
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	n, err := dec.DecodeMapLen()
+	if err != nil || n < 0 || n > len(data)/2 {
+		return nil, notMap
+	}
+	fields := map[string]json.RawMessage{}
+	for range n {
+		k, err := dec.DecodeString()
+		if err != nil {
+			return nil, notMap
+		}
+		if !isAuthKey(k) {
+			if err := dec.Skip(); err != nil {
+				return nil, notMap
+			}
+			continue
+		}
+		c, err := dec.PeekCode()
+		if err != nil {
+			return nil, notMap
+		}
+		if !msgpcode.IsFixedNum(c) && !msgpcode.IsString(c) && !msgpcode.IsBin(c) && !isMsgpackScalar(c) {
+			if err := dec.Skip(); err != nil { // a container or extension: no auth value
+				return nil, notMap
+			}
+			fields[k] = json.RawMessage("[]")
+			continue
+		}
+		v, err := dec.DecodeInterface()
+		if err != nil {
+			return nil, notMap
+		}
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		fields[k] = scalarJSON(v)
+	}
+	return fields, nil
+}
+
+// isMsgpackScalar reports codes of nil, bools, floats and sized ints.
+func isMsgpackScalar(c byte) bool {
+	switch c {
+	case msgpcode.Nil, msgpcode.False, msgpcode.True, msgpcode.Float, msgpcode.Double,
+		msgpcode.Uint8, msgpcode.Uint16, msgpcode.Uint32, msgpcode.Uint64,
+		msgpcode.Int8, msgpcode.Int16, msgpcode.Int32, msgpcode.Int64:
+		return true
+	}
+	return false
+}
+
+func isAuthKey(k string) bool {
+	for _, a := range authKeys {
+		if k == a {
+			return true
+		}
+	}
+	return false
 }
 
 // authFields reads the auth keys of a decoded session as JSON, so that
