@@ -29,6 +29,7 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/config"
 	"github.com/channels-sidecar/channels-sidecar/hooks"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
+	"github.com/channels-sidecar/channels-sidecar/presence"
 	"github.com/channels-sidecar/channels-sidecar/proxy"
 	"github.com/channels-sidecar/channels-sidecar/ratelimit"
 )
@@ -139,15 +140,27 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		defer rl.Close()
 		limiter = rl
 	}
+	var tracker *presence.Presence
+	if cfg.PresenceUsed() {
+		tracker, err = presence.Open(cfg.Presence, log.With("component", "presence"))
+		if err != nil {
+			return fmt.Errorf("presence: %w", err)
+		}
+		defer tracker.Close()
+	}
 	var subprotocols []string
 	if cfg.Auth.TokenSubprotocol != "" {
 		subprotocols = []string{cfg.Auth.TokenSubprotocol}
 	}
 	endpoints := metrics.NewEndpoints(cfg.Metrics, m, map[string]metrics.ReadyCheck{"channel_layer": layer.Ready})
-	srv, err := proxy.NewServer(cfg.Config, proxy.Deps{
+	deps := proxy.Deps{
 		Layer: layer, Hub: hub, Auth: authn, Metrics: m, Endpoints: endpoints, Log: log,
 		Subprotocols: subprotocols, Hooks: hookClient, Limiter: limiter,
-	})
+	}
+	if tracker != nil {
+		deps.Presence = tracker
+	}
+	srv, err := proxy.NewServer(cfg.Config, deps)
 	if err != nil {
 		return err
 	}
@@ -167,6 +180,13 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 			stop()
 		}
 	}()
+	if tracker != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = tracker.Run(ctx, presence.Hooks{OnLeft: srv.PresenceLeft})
+		}()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("channels-sidecar listening", "url", "http://"+ln.Addr().String()+"/", "version", version,

@@ -12,6 +12,7 @@ import (
 	"github.com/channels-sidecar/channels-sidecar/bridge"
 	"github.com/channels-sidecar/channels-sidecar/hooks"
 	"github.com/channels-sidecar/channels-sidecar/metrics"
+	"github.com/channels-sidecar/channels-sidecar/presence"
 	"github.com/channels-sidecar/channels-sidecar/proxy"
 	"github.com/channels-sidecar/channels-sidecar/ratelimit"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	// RateLimit is where the routes' rate limits are counted. Its host
 	// defaults to the channel layer's first Redis host.
 	RateLimit ratelimit.Config `yaml:"rate_limit"`
+	// Presence is where routes' presence groups are kept. Its host
+	// defaults to the channel layer's first Redis host.
+	Presence presence.Config `yaml:"presence"`
 	// Hooks are the signed calls to Django views that routes declare.
 	Hooks hooks.Config `yaml:"hooks"`
 	// Metrics places /metrics, /healthz and /readyz.
@@ -70,6 +74,10 @@ func (c *Config) SetDefaults() {
 		c.RateLimit.Backend = ratelimit.BackendLocal // no Redis to share counts through
 	}
 	c.RateLimit.SetDefaults()
+	if c.Presence.Host == nil && c.ChannelLayer.Backend != bridge.BackendMemory && len(c.ChannelLayer.Hosts) > 0 {
+		c.Presence.Host = c.ChannelLayer.Hosts[0]
+	}
+	c.Presence.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -82,6 +90,16 @@ func (c *Config) SetDefaults() {
 func (c *Config) AuthUsed() bool {
 	for _, r := range c.Routes {
 		if r.Auth != proxy.AuthNone {
+			return true
+		}
+	}
+	return false
+}
+
+// PresenceUsed reports whether any route tracks presence.
+func (c *Config) PresenceUsed() bool {
+	for _, r := range c.Routes {
+		if r.Presence != nil {
 			return true
 		}
 	}
@@ -147,6 +165,11 @@ func (c *Config) Validate() error {
 		}
 		if err := c.Auth.Validate(); err != nil {
 			return section("auth", err)
+		}
+	}
+	if c.PresenceUsed() {
+		if err := c.Presence.Validate(); err != nil {
+			return section("presence", err)
 		}
 	}
 	if err := c.RateLimit.Validate(); err != nil {

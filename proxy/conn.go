@@ -58,20 +58,22 @@ type outFrame struct {
 // bounded send queue. The handshake goroutine runs the read loop; one more
 // goroutine writes.
 type conn struct {
-	id       uint64
-	srv      *Server
-	route    *route
-	label    string
-	ws       wsConn
-	params   map[string]any
-	path     string
-	identity atomic.Pointer[auth.Identity] // replaced by an in-band token refresh
-	channel  string
-	groups   []string   // groups to join
-	groupMu  sync.Mutex // guards joined after attach
-	joined   []string   // groups joined
-	compress bool
-	log      *slog.Logger
+	id     uint64
+	srv    *Server
+	route  *route
+	label  string
+	ws     wsConn
+	params map[string]any
+	path   string
+	// presenceGroup is the presence group joined, or "".
+	presenceGroup string
+	identity      atomic.Pointer[auth.Identity] // replaced by an in-band token refresh
+	channel       string
+	groups        []string   // groups to join
+	groupMu       sync.Mutex // guards joined after attach
+	joined        []string   // groups joined
+	compress      bool
+	log           *slog.Logger
 
 	framesOut prometheus.Counter
 
@@ -148,6 +150,7 @@ func (c *conn) run() {
 	c.startWriting()
 	defer func() {
 		c.onDisconnect()
+		c.leavePresence()
 		c.detach()
 		c.close(closeNormal, "")
 		<-c.finished
@@ -157,6 +160,7 @@ func (c *conn) run() {
 	}()
 
 	c.log.Debug("websocket accepted", "groups", c.groups)
+	c.joinPresence()
 	c.onConnect()
 
 	framesIn := s.metrics.FramesIn.WithLabelValues(c.label)

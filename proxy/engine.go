@@ -32,6 +32,11 @@ func (c *conn) scope(msg, event map[string]any) Scope {
 			return pythonISOTime(time.Now()), true
 		case "channel":
 			return c.channel, true
+		case "presence":
+			if rest == "online" {
+				return c.onlineUsers(), true
+			}
+			return nil, false
 		case "user":
 			return c.userField(rest)
 		case "msg":

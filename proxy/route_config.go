@@ -35,6 +35,10 @@ type RouteConfig struct {
 	// parameters for hooks.authorize_cache_ttl). Refused: HTTP 403;
 	// Django unreachable: HTTP 503.
 	Authorize *AuthorizeConfig `yaml:"authorize"`
+	// Presence tracks who is online in a presence group, across every
+	// sidecar process, announcing a user when their first socket opens
+	// and when their last one closes (or their sidecar dies).
+	Presence *PresenceConfig `yaml:"presence"`
 	// Groups are the groups every socket of the route joins, as templates
 	// of path parameters and user fields: "room_{name}", "user_{user.id}".
 	Groups []string `yaml:"groups"`
@@ -81,6 +85,24 @@ type LimitConfig struct {
 	// limit exceeded. Maximum {limit} messages per minute.",
 	// "retry_after": "{retry_after}"}.
 	Frame map[string]any `yaml:"frame"`
+}
+
+// PresenceConfig declares a route's presence. Templates read {user.*},
+// path parameters, {now}, and in the events {info.*} (the stored info).
+type PresenceConfig struct {
+	// Group is the presence group, a template such as "project_{id}".
+	Group string `yaml:"group"`
+	// Info is stored with the user, such as {username: "{user.username}"},
+	// and listed by {presence.online}.
+	Info map[string]any `yaml:"info"`
+	// Announce is the channel-layer group the join and leave events go
+	// to. Default: the presence group.
+	Announce string `yaml:"announce"`
+	// JoinEvent is sent when a user's first socket opens.
+	JoinEvent map[string]any `yaml:"join_event"`
+	// LeaveEvent is sent when a user's last socket closes, or their
+	// sidecar stopped heartbeating.
+	LeaveEvent map[string]any `yaml:"leave_event"`
 }
 
 // AuthorizeConfig names the authorize hook.
@@ -204,6 +226,13 @@ type route struct {
 	dropOther bool
 	invalid   []byte // the encoded invalid_frame, or nil for the default
 	limit     *limitRule
+	presence  *presenceRule
+}
+
+type presenceRule struct {
+	group, announce *template
+	info, join      *template
+	leave           *template
 }
 
 type action struct {
@@ -368,7 +397,7 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 		return a, nil
 	}
 	for i := range rc.OnConnect {
-		a, err := compileAction(fmt.Sprintf("on_connect[%d]", i), &rc.OnConnect[i], "user")
+		a, err := compileAction(fmt.Sprintf("on_connect[%d]", i), &rc.OnConnect[i], "user", "presence")
 		if err != nil {
 			return nil, err
 		}
@@ -425,6 +454,45 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 			})
 		}
 		r.events[k] = er
+	}
+	if pc := rc.Presence; pc != nil {
+		pr := &presenceRule{}
+		var err error
+		if pr.group, err = compileString(pc.Group); err != nil || pc.Group == "" {
+			return nil, fieldErr("presence.group", fmt.Errorf("a group template is required"))
+		}
+		announce := pc.Announce
+		if announce == "" {
+			announce = pc.Group
+		}
+		if pr.announce, err = compileString(announce); err != nil {
+			return nil, fieldErr("presence.announce", err)
+		}
+		info := map[string]any{}
+		for k, v := range pc.Info {
+			info[k] = v
+		}
+		if pr.info, err = compileTemplate(info); err != nil {
+			return nil, fieldErr("presence.info", err)
+		}
+		for name, ev := range map[string]map[string]any{"join_event": pc.JoinEvent, "leave_event": pc.LeaveEvent} {
+			if ev == nil {
+				continue
+			}
+			if _, ok := ev["type"].(string); !ok {
+				return nil, fieldErr("presence."+name, fmt.Errorf("must set type"))
+			}
+			t, err := compileTemplate(ev)
+			if err != nil {
+				return nil, fieldErr("presence."+name, err)
+			}
+			if name == "join_event" {
+				pr.join = t
+			} else {
+				pr.leave = t
+			}
+		}
+		r.presence = pr
 	}
 	if rc.Receive.Limit != nil {
 		if r.limit, err = compileLimit(rc.Receive.Limit, rc.Path); err != nil {

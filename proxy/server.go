@@ -93,6 +93,8 @@ type Deps struct {
 	// Hooks calls Django views for routes that declare hooks; nil when
 	// no hooks are configured.
 	Hooks HookCaller
+	// Presence tracks routes' presence groups; nil turns presence off.
+	Presence PresenceTracker
 	// Limiter applies the routes' rate limits; nil turns them off.
 	Limiter ratelimit.Limiter
 	// Subprotocols the server may select, in order of preference, such as
@@ -110,6 +112,7 @@ type Server struct {
 	auth      Authenticator
 	hooks     HookCaller
 	limiter   ratelimit.Limiter
+	presence  PresenceTracker
 	metrics   *metrics.Metrics
 	endpoints *metrics.Endpoints
 	log       *slog.Logger
@@ -130,7 +133,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		d.Hub.SetLayer(d.Layer)
 	}
 	s := &Server{
-		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, hooks: d.Hooks, limiter: d.Limiter, metrics: d.Metrics,
+		cfg: cfg, layer: d.Layer, hub: d.Hub, auth: d.Auth, hooks: d.Hooks, limiter: d.Limiter, presence: d.Presence, metrics: d.Metrics,
 		endpoints: d.Endpoints, log: d.Log, stopping: make(chan struct{}),
 	}
 	for i := range cfg.Routes {
