@@ -1,7 +1,7 @@
 """URL routes of the reference project."""
 from django.urls import path
 
-from refsite import sidecar_views, views
+from refsite import hook_views, sidecar_views, views
 
 urlpatterns = [
     path("echo/", views.echo),
@@ -12,4 +12,10 @@ urlpatterns = [
     path("slow/", views.slow),
     path("sidecar/session/", sidecar_views.session_check),
     path("sidecar/session/calls/", sidecar_views.session_check_calls),
+    # Hook views of the hooks package's tests (refsite/hook_views.py).
+    path("hooktest/authorize/", hook_views.authorize_project),
+    path("hooktest/message/", hook_views.save_message),
+    path("hooktest/moderate/", hook_views.moderate),
+    path("hooktest/sleepy/", hook_views.sleepy),
+    path("hooktest/answer/", hook_views.answer),
 ]
