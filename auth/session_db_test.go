@@ -223,10 +223,16 @@ func FuzzExpireDateText(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r := sessionRecord{loc: time.UTC}
-		if err := r.setExpiryText(s); err == nil && r.expires.IsZero() && r.wall.IsZero() {
-			t.Fatalf("%q accepted without a time", s)
+		r := sessionRecord{loc: time.FixedZone("", 9*3600)}
+		if err := r.setExpiryText(s); err != nil {
+			return
 		}
-		_ = r.expiredAt(time.Unix(dbVecNow, 0))
+		// Every accepted text has a four-digit year.
+		if !r.expiredAt(time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("%q: not expired in the year 10001: %+v", s, r)
+		}
+		if r.expiredAt(time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("%q: expired before the year 0: %+v", s, r)
+		}
 	})
 }

@@ -21,18 +21,19 @@ type sessionRecord struct {
 	data  string
 	// expires is expire_date as an instant.
 	expires time.Time
-	// wall is expire_date as the naive wall clock the database holds
-	// (fields read as UTC), for databases without time zones; zero when
-	// the column is time-zone aware. Django compares such values as text,
-	// wall clock against wall clock, and so does expiredAt.
-	wall time.Time
-	loc  *time.Location
+	// naive is set when the database holds expire_date as a wall clock
+	// without a zone (SQLite); wall is that clock, its fields read as UTC.
+	// Django compares such values as text, wall clock against wall clock,
+	// and so does expiredAt.
+	naive bool
+	wall  time.Time
+	loc   *time.Location
 }
 
 // expiredAt reports whether Django's expire_date > now filter would drop
 // the row at now.
 func (r *sessionRecord) expiredAt(now time.Time) bool {
-	if r.wall.IsZero() {
+	if !r.naive {
 		return !r.expires.After(now)
 	}
 	loc := r.loc
@@ -277,7 +278,7 @@ func (r *sessionRecord) setExpiryText(s string) error {
 }
 
 func (r *sessionRecord) setWall(w time.Time) {
-	r.wall = w
+	r.naive, r.wall = true, w
 	loc := r.loc
 	if loc == nil {
 		loc = time.UTC
