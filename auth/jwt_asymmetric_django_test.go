@@ -84,44 +84,56 @@ func asymmetricCompat(t *testing.T, st testenv.PyStack) {
 	psInSimpleJWT := !strings.HasPrefix(resp.Versions["simplejwt"], "5.2")
 	t.Logf("%s stack: %v, PS* in simplejwt: %v", st.Name, resp.Versions, psInSimpleJWT)
 
-	for _, alg := range []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"} {
+	algs := []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+	keysFor := func(alg string) (key, other pyKeyPair) {
+		kp := pairs["rsa"]
+		if alg[:2] == "ES" {
+			kp = pairs["ec"+ecCurve(alg).Params().Name]
+		}
+		return kp[0], kp[1]
+	}
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"user_id": 7, "aud": compatAudience, "iss": compatIssuer}
+		for k, v := range extra {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	names := []string{"valid", "other key", "refresh", "no aud", "aud list", "wrong aud", "wrong iss", "expired", "alg none", "HS256 with SECRET_KEY"}
+	// One Python run signs the tokens of every algorithm.
+	var mintOps []map[string]any
+	for _, alg := range algs {
+		key, other := keysFor(alg)
+		mint := func(class string, priv string, extra map[string]any) map[string]any {
+			return map[string]any{"op": "mint_token", "at": compatNow - 60, "class": class, "algorithm": alg,
+				"key": priv, "claims": claims(extra), "pyjwt": alg[:2] == "PS" && !psInSimpleJWT}
+		}
+		expired := mint("access", key.Private, nil)
+		expired["at"] = compatNow - 600
+		mintOps = append(mintOps,
+			mint("access", key.Private, nil),
+			mint("access", other.Private, nil),
+			mint("refresh", key.Private, nil),
+			mint("access", key.Private, map[string]any{"aud": nil}),
+			mint("access", key.Private, map[string]any{"aud": []string{"other", compatAudience}}),
+			mint("access", key.Private, map[string]any{"aud": "other"}),
+			mint("access", key.Private, map[string]any{"iss": "https://evil.example.com"}),
+			expired,
+			map[string]any{"op": "mint_token", "at": compatNow - 60, "algorithm": "none", "claims": claims(nil)},
+			map[string]any{"op": "mint_token", "at": compatNow - 60, "algorithm": "HS256", "claims": claims(nil)},
+		)
+	}
+	allMinted := values(t, mintOn(t, st, mintRequest{SecretKey: compatSecret, Ops: mintOps}))
+
+	for i, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
-			kp := pairs["rsa"]
-			if alg[:2] == "ES" {
-				kp = pairs["ec"+ecCurve(alg).Params().Name]
-			}
-			key, other := kp[0], kp[1]
+			key, _ := keysFor(alg)
 			ps := alg[:2] == "PS"
-			claims := func(extra map[string]any) map[string]any {
-				c := map[string]any{"user_id": 7, "aud": compatAudience, "iss": compatIssuer}
-				for k, v := range extra {
-					if v == nil {
-						delete(c, k)
-					} else {
-						c[k] = v
-					}
-				}
-				return c
-			}
-			mint := func(class string, priv string, extra map[string]any) map[string]any {
-				return map[string]any{"op": "mint_token", "at": compatNow - 60, "class": class, "algorithm": alg,
-					"key": priv, "claims": claims(extra), "pyjwt": ps && !psInSimpleJWT}
-			}
-			names := []string{"valid", "other key", "refresh", "no aud", "aud list", "wrong aud", "wrong iss", "expired", "alg none", "HS256 with SECRET_KEY"}
-			expired := mint("access", key.Private, nil)
-			expired["at"] = compatNow - 600
-			minted := values(t, mintOn(t, st, mintRequest{SecretKey: compatSecret, Ops: []map[string]any{
-				mint("access", key.Private, nil),
-				mint("access", other.Private, nil),
-				mint("refresh", key.Private, nil),
-				mint("access", key.Private, map[string]any{"aud": nil}),
-				mint("access", key.Private, map[string]any{"aud": []string{"other", compatAudience}}),
-				mint("access", key.Private, map[string]any{"aud": "other"}),
-				mint("access", key.Private, map[string]any{"iss": "https://evil.example.com"}),
-				expired,
-				{"op": "mint_token", "at": compatNow - 60, "algorithm": "none", "claims": claims(nil)},
-				{"op": "mint_token", "at": compatNow - 60, "algorithm": "HS256", "claims": claims(nil)},
-			}}))
+			minted := allMinted[i*len(names) : (i+1)*len(names)]
 			tok := map[string]string{}
 			for i, n := range names {
 				tok[n] = minted[i]
