@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,18 +16,21 @@ const maxSessionKeyChars = 40
 // of a django_session row, which must exist with expire_date > now; its
 // session_data is signed with SECRET_KEY (see sessionDataCodec).
 //
-// It also serves cached_db. Django keeps the database authoritative for
-// that engine (a save writes the row before the cache, a logout deletes
-// both, a cache miss falls back to the row), so reading the row gives
-// Django's verdict; the cache would only save a query. The one difference:
-// a row deleted behind Django's back (by SQL, not by a logout) while its
-// cache entry lives is still a session to Django and not to this.
+// It also serves cached_db, as Django reads it: the cache first (when
+// session_cache is configured), the row when the cache has no copy. A
+// cache that cannot be read or holds a value that does not decode also
+// falls back to the row, as Django >= 5.1 does; the database is
+// authoritative (a save writes the row before the cache, a logout deletes
+// both). Without session_cache, cached_db reads the row only, which gives
+// the same verdicts except for a row deleted behind Django's back (by SQL,
+// not by a logout) while its cached copy lives.
 type dbSessions struct {
 	rows       sessionRows
+	cached     *sessionCacheReader // cached_db's cache half; nil for db or without session_cache
 	codec      *sessionDataCodec
 	backends   []string
 	recheckTTL time.Duration
-	cache      *rowCache[string, sessionRecord]
+	cache      *rowCache[[sha256.Size]byte, sessionRecord] // by hashed key: no credential kept
 }
 
 func newDBSessions(cfg *Config, rows sessionRows) (*dbSessions, error) {
@@ -34,13 +38,44 @@ func newDBSessions(cfg *Config, rows sessionRows) (*dbSessions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dbSessions{
+	e := &dbSessions{
 		rows:       rows,
 		codec:      codec,
 		backends:   append([]string(nil), cfg.AuthenticationBackends...),
 		recheckTTL: cfg.RecheckCacheTTL,
-		cache:      newRowCache[string, sessionRecord](cfg.Database.CacheSize),
-	}, nil
+		cache:      newRowCache[[sha256.Size]byte, sessionRecord](cfg.Database.CacheSize),
+	}
+	if cfg.SessionEngine == EngineCachedDB && cfg.sessionCacheConfigured() {
+		if e.cached, err = newSessionCacheReader(&cfg.SessionCache, CachedDBSessionKeyPrefix, e.backends); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// close drops the cache connections; the Authenticator closes the
+// database.
+func (e *dbSessions) close() error {
+	if e.cached == nil {
+		return nil
+	}
+	return e.cached.close()
+}
+
+// fromCache reads cached_db's cached copy. It answers false when the row
+// must be read instead: no cache, no copy, or a copy that cannot be read.
+func (e *dbSessions) fromCache(ctx context.Context, key string, now time.Time) (*Identity, bool, error) {
+	if e.cached == nil {
+		return nil, false, nil
+	}
+	id, err := e.cached.read(ctx, key, now)
+	if f, ok := err.(*Failure); ok {
+		switch f.Reason {
+		case ReasonSessionNotFound, ReasonSessionStoreUnavailable, ReasonSessionMalformed:
+			return nil, false, nil
+		}
+	}
+	return id, true, err
 }
 
 // identify reads the row of key afresh (a new socket must see the current
@@ -49,39 +84,41 @@ func (e *dbSessions) identify(ctx context.Context, key string, now time.Time) (*
 	if err := checkSessionKey(key); err != nil {
 		return nil, err
 	}
+	if id, ok, err := e.fromCache(ctx, key, now); ok {
+		return id, err
+	}
 	rec, err := e.rows.session(ctx, key)
 	if err != nil {
 		return nil, refuseErr(ReasonSessionStoreUnavailable, err)
 	}
-	e.cache.put(key, rec, now)
+	e.cache.put(credentialHash(key), rec, now)
 	return e.judge(key, rec, now)
 }
 
-// revalidate checks that the row still exists, is unexpired and names the
-// same user, backend and auth hash. Other changes to the data are normal:
-// Django re-saves a session (new signature, application keys) on ordinary
-// requests. The row may be up to recheck_cache_ttl old.
+// revalidate checks that the session still exists, is unexpired and names
+// the same user, backend and auth hash. Other changes to the data are
+// normal: Django re-saves a session (new signature, application keys) on
+// ordinary requests. The row may be up to recheck_cache_ttl old; cached_db's
+// cached copy is read afresh.
 func (e *dbSessions) revalidate(ctx context.Context, id *Identity, now time.Time) error {
 	key := id.sessionKey
 	if key == "" {
 		return refuse(ReasonSessionNoUser, "identity has no stored session")
 	}
-	rec, ok := e.cache.get(key, e.recheckTTL, now)
+	if cur, ok, err := e.fromCache(ctx, key, now); ok {
+		return sameSession(id, cur, err)
+	}
+	hashed := credentialHash(key)
+	rec, ok := e.cache.get(hashed, e.recheckTTL, now)
 	if !ok {
 		var err error
 		if rec, err = e.rows.session(ctx, key); err != nil {
 			return refuseErr(ReasonSessionStoreUnavailable, err)
 		}
-		e.cache.put(key, rec, now)
+		e.cache.put(hashed, rec, now)
 	}
 	cur, err := e.judge(key, rec, now)
-	if err != nil {
-		return err
-	}
-	if cur.UserID != id.UserID || cur.Backend != id.Backend || cur.SessionAuthHash != id.SessionAuthHash {
-		return refuse(ReasonSessionChanged, "the stored session no longer names the same user")
-	}
-	return nil
+	return sameSession(id, cur, err)
 }
 
 // judge applies Django's load: the row must exist and satisfy

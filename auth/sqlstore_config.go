@@ -409,6 +409,15 @@ func (c *Config) setStoreDefaults() {
 		c.UseTZ = &useTZ
 	}
 	c.Database.setDefaults()
+	if c.SessionEngine == EngineCachedDB && c.sessionCacheConfigured() {
+		c.SessionCache.SetDefaults()
+	}
+}
+
+// sessionCacheConfigured reports whether session_cache names a cache, which
+// cached_db then reads before its table.
+func (c *Config) sessionCacheConfigured() bool {
+	return c.SessionCache.Backend != "" || len(c.SessionCache.Location) > 0
 }
 
 // validateStores reports every database, time zone and user check setting
@@ -418,6 +427,11 @@ func (c *Config) validateStores() []error {
 	errs = append(errs, c.Database.validate()...)
 	errs = append(errs, c.validateTimeSettings()...)
 	errs = append(errs, c.validateDatabaseUse()...)
+	if !c.DisableSessions && !c.SessionCallback.enabled() && c.SessionEngine == EngineCachedDB && c.sessionCacheConfigured() {
+		if err := c.SessionCache.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.Database.enabled() && !c.DisableJWT {
 		errs = append(errs, c.SimpleJWT.validateUserChecks()...)
 	}

@@ -89,6 +89,12 @@ func TestDatabaseConfigValidate(t *testing.T) {
 		}, []string{"database.time_zone must be empty or equal time_zone"}},
 		{"unknown zone", func(c *Config) { c.TimeZone = "Mars/Base" }, []string{`time_zone "Mars/Base"`}},
 		{"unknown database zone", func(c *Config) { c.Database.TimeZone = "Mars/Base" }, []string{`database.time_zone "Mars/Base"`}},
+		{"cached_db reading its cache", func(c *Config) {
+			c.SessionEngine, c.SessionCache = EngineCachedDB, SessionCacheConfig{Backend: CacheBackendDjango, Location: CacheLocation{"redis://127.0.0.1:6379/1"}}
+		}, nil},
+		{"cached_db with a cache that cannot be read", func(c *Config) {
+			c.SessionEngine, c.SessionCache = EngineCachedDB, SessionCacheConfig{Backend: "django.core.cache.backends.memcached.PyMemcacheCache"}
+		}, []string{"session_cache.backend", "session_cache.location is required"}},
 		{"negative pool", func(c *Config) { c.Database.MaxOpenConns = -1 }, []string{"max_open_conns"}},
 		{"negative cache size", func(c *Config) { c.Database.CacheSize = -1 }, []string{"cache_size"}},
 	}
