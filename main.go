@@ -156,6 +156,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	deps := proxy.Deps{
 		Layer: layer, Hub: hub, Auth: authn, Metrics: m, Endpoints: endpoints, Log: log,
 		Subprotocols: subprotocols, Hooks: hookClient, Limiter: limiter,
+		AllowedHosts: cfg.Auth.OriginHosts(),
 	}
 	if tracker != nil {
 		deps.Presence = tracker

@@ -93,6 +93,10 @@ type Deps struct {
 	// Hooks calls Django views for routes that declare hooks; nil when
 	// no hooks are configured.
 	Hooks HookCaller
+	// AllowedHosts are Django's ALLOWED_HOSTS for the Origin check when
+	// websocket.allowed_origins is not set; nil falls back to the
+	// authenticator's, if it has them.
+	AllowedHosts []string
 	// Presence tracks routes' presence groups; nil turns presence off.
 	Presence PresenceTracker
 	// Limiter applies the routes' rate limits; nil turns them off.
@@ -143,7 +147,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		}
 		s.routes = append(s.routes, r)
 	}
-	origins, err := newOriginPolicy(cfg.WebSocket.AllowedOrigins, d.Auth, d.Log)
+	origins, err := newOriginPolicy(cfg.WebSocket.AllowedOrigins, d.AllowedHosts, d.Auth, d.Log)
 	if err != nil {
 		return nil, fieldErr("websocket", err)
 	}
@@ -379,9 +383,8 @@ func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) (bool, string) {
 // newOriginPolicy builds the Origin policy: websocket.allowed_origins,
 // else Django's ALLOWED_HOSTS as the authenticator holds them, else the
 // same-host default (see auth.NewOriginPolicy), and logs what it admits.
-func newOriginPolicy(allowedOrigins []string, a Authenticator, log *slog.Logger) (*auth.OriginPolicy, error) {
-	var hosts []string
-	if h, ok := a.(interface{ AllowedHosts() []string }); ok {
+func newOriginPolicy(allowedOrigins, hosts []string, a Authenticator, log *slog.Logger) (*auth.OriginPolicy, error) {
+	if h, ok := a.(interface{ AllowedHosts() []string }); ok && hosts == nil {
 		hosts = h.AllowedHosts()
 	}
 	p, err := auth.NewOriginPolicy(allowedOrigins, hosts)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/flate"
+
+	"github.com/channels-sidecar/channels-sidecar/auth"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -79,6 +81,9 @@ func (c *WebSocketConfig) Validate() error {
 	}
 	if err := c.Compression.Validate(); err != nil {
 		return err
+	}
+	if _, err := auth.NewOriginPolicy(c.AllowedOrigins, nil); err != nil {
+		return &FieldError{Field: "allowed_origins", Err: err}
 	}
 	if c.SendQueue < 0 {
 		return &FieldError{Field: "send_queue", Err: fmt.Errorf("must be positive")}
