@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "channels",
     "refsite",
+    "kibray",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +65,9 @@ DATABASES = {
         "NAME": os.environ.get(
             "DJANGO_DB_PATH", os.path.join(tempfile.gettempdir(), "refsite-test.sqlite3")
         ),
+        # Daphne's consumers, the HTTP hooks and the test API write from
+        # several threads; wait for SQLite's lock rather than fail.
+        "OPTIONS": {"timeout": 20},
     }
 }
 # DJANGO_DB_ENGINE=django.db.backends.postgresql selects a PostgreSQL
@@ -96,6 +100,13 @@ if REDIS_URL:
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": _layer_config,
     }
+
+# The kibray app (kibray/): secrets that sign the sidecar's hook calls,
+# comma-separated, newest first (any one verifies, for rotation), and the
+# switch for its test-only endpoints (fixtures, credentials, publishers),
+# which must stay off outside tests.
+SIDECAR_HOOK_SECRETS = _env_list("SIDECAR_HOOK_SECRETS", [])
+KIBRAY_TEST_API = _env_bool("KIBRAY_TEST_API", False)
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = _env_bool("DJANGO_USE_TZ", True)

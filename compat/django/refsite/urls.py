@@ -1,5 +1,5 @@
 """URL routes of the reference project."""
-from django.urls import path
+from django.urls import include, path
 
 from refsite import hook_views, sidecar_views, views
 
@@ -18,4 +18,7 @@ urlpatterns = [
     path("hooktest/moderate/", hook_views.moderate),
     path("hooktest/sleepy/", hook_views.sleepy),
     path("hooktest/answer/", hook_views.answer),
+    # The kibray app: the sidecar's hooks (/internal/ws/...) and its test
+    # API (/internal/kibray/..., off unless KIBRAY_TEST_API).
+    path("", include("kibray.urls")),
 ]
