@@ -27,8 +27,9 @@ type Handshake struct {
 	Remote string
 }
 
-// Authenticator turns handshakes into identities. It holds no mutable
-// state and is safe for concurrent use.
+// Authenticator turns handshakes into identities. It is safe for
+// concurrent use; the only state it keeps is the session engines' short,
+// bounded memory of recent answers.
 type Authenticator struct {
 	log         *slog.Logger
 	jwt         *simpleJWT    // nil when JWTs are disabled
