@@ -114,7 +114,7 @@ func TestErrorsNameLineAndKey(t *testing.T) {
 }
 
 func TestEffectiveRedactsSecrets(t *testing.T) {
-	src := "auth:\n  secret_key: s3cret-value\n  session_engine: django.contrib.sessions.backends.signed_cookies\nchannel_layer:\n  backend: redis\n  hosts: [\"redis://:pw123@127.0.0.1:6379/0\"]\n  symmetric_encryption_keys: [k1-value]\nroutes:\n  - path: /ws/a/\n"
+	src := "hooks:\n  base_url: http://127.0.0.1:8000\n  secret: hook-secret-0123456789\nauth:\n  secret_key: s3cret-value\n  session_engine: django.contrib.sessions.backends.signed_cookies\nchannel_layer:\n  backend: redis\n  hosts: [\"redis://:pw123@127.0.0.1:6379/0\"]\n  symmetric_encryption_keys: [k1-value]\nroutes:\n  - path: /ws/a/\n"
 	cfg, err := Parse("t.yaml", []byte(src), envOf(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(out)
-	for _, secret := range []string{"s3cret-value", "pw123", "k1-value"} {
+	for _, secret := range []string{"s3cret-value", "pw123", "k1-value", "hook-secret-0123456789"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("effective config leaks %q:\n%s", secret, s)
 		}

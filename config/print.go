@@ -14,7 +14,7 @@ import (
 // secretKeys are printed as <redacted> by Effective.
 var secretKeys = map[string]bool{
 	"secret_key": true, "secret_key_fallbacks": true, "signing_key": true,
-	"symmetric_encryption_keys": true, "password": true, "hook_secret": true,
+	"symmetric_encryption_keys": true, "password": true, "hook_secret": true, "secret": true,
 }
 
 // Effective renders the configuration with every default filled in, as
