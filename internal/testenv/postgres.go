@@ -90,8 +90,12 @@ func StartPostgres(t testing.TB) *Postgres {
 		return nil
 	}
 	// Not t.TempDir: its parents are private to root, and the server may
-	// run as another user.
-	dir, err := os.MkdirTemp("", "sidecar-pg-")
+	// run as another user, who can always reach /tmp but maybe not $TMPDIR.
+	base := ""
+	if owner != nil {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "sidecar-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
