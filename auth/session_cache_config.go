@@ -210,7 +210,7 @@ func (c *SessionCacheConfig) Validate() error {
 			bad("options.compressor is a django-redis option; Django's RedisCache does not compress")
 		}
 	default:
-		bad("options.compressor %q is not supported (supported: identity, zlib, gzip, zstd)", o.Compressor)
+		bad("options.compressor %q is not supported (supported: identity, zlib, gzip, zstd); for lzma or lz4 let Django check sessions through session_callback", o.Compressor)
 	}
 	if c.Options.DB != nil && *c.Options.DB < 0 {
 		bad("options.db must not be negative")
