@@ -35,11 +35,16 @@ type callbackRequest struct {
 	SessionKey string `json:"session_key"`
 }
 
-// callbackAnswer is the view's JSON answer with status 200.
+// callbackAnswer is the view's JSON answer with status 200. Backend and
+// SessionAuthHash are the session's _auth_user_backend and
+// _auth_user_hash, so that the user checks this package makes against
+// the user table (when a database is configured) apply to callback
+// identities as to any other session.
 type callbackAnswer struct {
-	UserID    json.RawMessage `json:"user_id"`
-	ExpiresAt json.RawMessage `json:"expires_at"`
-	Backend   string          `json:"backend"`
+	UserID          json.RawMessage `json:"user_id"`
+	ExpiresAt       json.RawMessage `json:"expires_at"`
+	Backend         string          `json:"backend"`
+	SessionAuthHash string          `json:"session_auth_hash"`
 }
 
 // callbackSessions asks a Django view who a session cookie belongs to.
@@ -117,8 +122,8 @@ func (e *callbackSessions) revalidate(ctx context.Context, id *Identity, now tim
 	if err != nil {
 		return err
 	}
-	if cur.UserID != id.UserID {
-		return refuse(ReasonSessionChanged, "the session now belongs to another user")
+	if cur.UserID != id.UserID || cur.SessionAuthHash != id.SessionAuthHash {
+		return refuse(ReasonSessionChanged, "the session now belongs to another user or auth hash")
 	}
 	return nil
 }
@@ -221,7 +226,7 @@ func (e *callbackSessions) call(ctx context.Context, value string, now time.Time
 	if err != nil {
 		return unavailable("session callback answer: user_id: %w", err)
 	}
-	id := &Identity{UserID: userID, Method: MethodSession, Backend: a.Backend, sessionKey: value}
+	id := &Identity{UserID: userID, Method: MethodSession, Backend: a.Backend, SessionAuthHash: a.SessionAuthHash, sessionKey: value}
 	if len(a.ExpiresAt) > 0 && string(a.ExpiresAt) != "null" {
 		sec, err := numericDate(a.ExpiresAt)
 		if err != nil {

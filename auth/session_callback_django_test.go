@@ -81,7 +81,7 @@ func testDjangoSessionCallback(t *testing.T, st testenv.PyStack) {
 		if err != nil {
 			t.Fatalf("a session Django just logged in: %v", err)
 		}
-		if id.UserID != alice.UserID || id.Backend != DefaultAuthBackend {
+		if id.UserID != alice.UserID || id.Backend != DefaultAuthBackend || len(id.SessionAuthHash) != 64 {
 			t.Errorf("identity %+v, Django's user %s", id, alice.UserID)
 		}
 		aliceID = id

@@ -104,7 +104,7 @@ func TestCallbackAnswers(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	now := time.Now()
-	f.set("alice-session-key", reply(200, `{"user_id": "42", "backend": "django.contrib.auth.backends.ModelBackend", "expires_at": null}`))
+	f.set("alice-session-key", reply(200, `{"user_id": "42", "backend": "django.contrib.auth.backends.ModelBackend", "session_auth_hash": "`+vecSessionHash+`", "expires_at": null}`))
 	f.set("numeric-user-id", reply(200, `{"user_id": 7}`))
 	f.set("uuid-user-id", reply(200, `{"user_id": "6f1c5a2e-0000-4000-8000-000000000042"}`))
 	f.set("expires-soon", reply(200, `{"user_id": "42", "expires_at": `+strconv.FormatInt(now.Unix()+60, 10)+`}`))
@@ -158,8 +158,8 @@ func TestCallbackAnswers(t *testing.T) {
 		}
 	}
 	id, _ := e.identify(ctx, "alice-session-key", now)
-	if id.Backend != DefaultAuthBackend || !id.Expires.IsZero() {
-		t.Errorf("backend and expiry: %+v", id)
+	if id.Backend != DefaultAuthBackend || id.SessionAuthHash != vecSessionHash || !id.Expires.IsZero() {
+		t.Errorf("backend, hash and expiry: %+v", id)
 	}
 	id, _ = e.identify(ctx, "expires-soon", now)
 	if id.Expires.Unix() != now.Unix()+60 {
@@ -214,10 +214,15 @@ func TestCallbackCacheTTL(t *testing.T) {
 	if err := e.revalidate(ctx, id, now.Add(12*time.Second)); err == nil || err.(*Failure).Reason != ReasonSessionNoUser {
 		t.Errorf("re-check after logout: %v", err)
 	}
-	// The session now names another user.
+	// The session now names another user, or another auth hash (the
+	// password changed and Django re-hashed this session).
 	f.set("alice-session-key", reply(200, `{"user_id": "43"}`))
 	if err := e.revalidate(ctx, id, now.Add(20*time.Second)); err == nil || err.(*Failure).Reason != ReasonSessionChanged {
 		t.Errorf("re-check with another user: %v", err)
+	}
+	f.set("alice-session-key", reply(200, `{"user_id": "42", "session_auth_hash": "new"}`))
+	if err := e.revalidate(ctx, id, now.Add(30*time.Second)); err == nil || err.(*Failure).Reason != ReasonSessionChanged {
+		t.Errorf("re-check with another hash: %v", err)
 	}
 }
 

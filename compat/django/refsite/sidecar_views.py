@@ -26,10 +26,14 @@ The request:
 
 The answers:
 
-    200 {"user_id": "42", "backend": "...", "expires_at": null}
-        the session belongs to this user. expires_at (Unix seconds) may be
-        given when the project knows it; the sidecar then refuses the
-        session after it.
+    200 {"user_id": "42", "backend": "...", "session_auth_hash": "...",
+         "expires_at": null}
+        the session belongs to this user. backend and session_auth_hash
+        are the session's _auth_user_backend and _auth_user_hash (the
+        sidecar's own user-table checks, when it has a database, compare
+        them as for any session). expires_at (Unix seconds) may be given
+        when the project knows it; the sidecar then refuses the session
+        after it.
     401 {"error": "anonymous"}   no logged-in, active user for this session
     403 {"error": "forbidden"}   a project may answer this to refuse a user
     400 {"error": "bad_signature" | "stale_timestamp" | "bad_request"}
@@ -147,7 +151,14 @@ def session_check(request):
     user, backend = _session_user(probe)
     if user is None:
         return JsonResponse({"error": "anonymous"}, status=401)
-    return JsonResponse({"user_id": str(user.pk), "backend": backend, "expires_at": None})
+    return JsonResponse(
+        {
+            "user_id": str(user.pk),
+            "backend": backend,
+            "session_auth_hash": probe.session.get(HASH_SESSION_KEY, ""),
+            "expires_at": None,
+        }
+    )
 
 
 @require_GET
