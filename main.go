@@ -118,6 +118,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("auth: %w", err)
 		}
+		defer a.Close()
 		authn = a
 	}
 	var hookClient proxy.HookCaller

@@ -7,6 +7,10 @@ import "time"
 
 // Identity is who a socket belongs to.
 type Identity struct {
+	// Attrs are the user's auth.database.user_fields (username,
+	// is_staff, ...), read at the handshake; nil without a database.
+	// Shared: treat as read-only.
+	Attrs map[string]any
 	// UserID is the user's primary key as text, as Django stores it in
 	// the session ("42") or simplejwt writes it (42 or "42").
 	UserID string

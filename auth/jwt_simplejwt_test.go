@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -189,7 +190,7 @@ func TestSimpleJWTIdentityFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Identity{UserID: "42", Method: MethodJWT, Expires: time.Unix(vecNow+240, 0), TokenID: "0123456789abcdef0123456789abcdef"}
-	if *id != want {
+	if !reflect.DeepEqual(*id, want) {
 		t.Errorf("identity %+v, want %+v", *id, want)
 	}
 }

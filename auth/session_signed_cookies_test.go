@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -53,7 +54,7 @@ func TestSignedCookieSessionFromDjango(t *testing.T) {
 		Backend:         DefaultAuthBackend,
 		SessionAuthHash: "ab00d56f804a7f63da9a39765c4d6d74bbe293b7934fd1da8212d8672d013617",
 	}
-	if *id != want {
+	if !reflect.DeepEqual(*id, want) {
 		t.Errorf("identity %+v, want %+v", *id, want)
 	}
 }

@@ -50,6 +50,7 @@ type userRecord struct {
 	password     string
 	passwordNull bool
 	active       bool
+	fields       map[string]any // the configured user_fields
 }
 
 // sessionRows reads stored sessions by key.
@@ -71,6 +72,7 @@ type sqlStore struct {
 	naive        *time.Location
 	sessionQuery string
 	userQueries  map[string]string // by lookup column
+	userFields   []string
 }
 
 // openSQLStore prepares the connection pool for cfg.Database; it does not
@@ -99,9 +101,14 @@ func openSQLStore(cfg *Config, lookupColumns ...string) (*sqlStore, error) {
 	s.sessionQuery = fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = %s",
 		quoteSQLName("session_data"), quoteSQLName("expire_date"), quoteSQLName(d.SessionTable),
 		quoteSQLName("session_key"), s.placeholder())
+	s.userFields = append([]string(nil), d.UserFields...)
+	extra := ""
+	for _, f := range d.UserFields {
+		extra += ", " + quoteSQLName(f)
+	}
 	for _, col := range lookupColumns {
-		s.userQueries[col] = fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = %s",
-			quoteSQLName(d.UserPasswordColumn), quoteSQLName(d.UserIsActiveColumn), quoteSQLName(d.UserTable),
+		s.userQueries[col] = fmt.Sprintf("SELECT %s, %s%s FROM %s WHERE %s = %s",
+			quoteSQLName(d.UserPasswordColumn), quoteSQLName(d.UserIsActiveColumn), extra, quoteSQLName(d.UserTable),
 			quoteSQLName(col), s.placeholder())
 	}
 	return s, nil
@@ -213,7 +220,12 @@ func (s *sqlStore) user(ctx context.Context, column, value string) (userRecord, 
 	defer cancel()
 	var password sql.NullString
 	var active sql.NullBool
-	err := s.db.QueryRowContext(ctx, q, value).Scan(&password, &active)
+	extra := make([]any, len(s.userFields))
+	dest := append([]any{&password, &active}, make([]any, len(s.userFields))...)
+	for i := range extra {
+		dest[2+i] = &extra[i]
+	}
+	err := s.db.QueryRowContext(ctx, q, value).Scan(dest...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows), err != nil && badInput(err):
 		return userRecord{}, nil
@@ -221,7 +233,30 @@ func (s *sqlStore) user(ctx context.Context, column, value string) (userRecord, 
 		return userRecord{}, fmt.Errorf("read user: %w", err)
 	}
 	// A NULL is_active is falsy in Python, so the user is inactive.
-	return userRecord{found: true, password: password.String, passwordNull: !password.Valid, active: active.Valid && active.Bool}, nil
+	rec := userRecord{found: true, password: password.String, passwordNull: !password.Valid, active: active.Valid && active.Bool}
+	if len(s.userFields) > 0 {
+		rec.fields = make(map[string]any, len(s.userFields))
+		for i, f := range s.userFields {
+			rec.fields[f] = userFieldValue(f, extra[i])
+		}
+	}
+	return rec, nil
+}
+
+// userFieldValue turns a driver value into a JSON value. SQLite stores
+// booleans as 0 and 1: an is_* column becomes a bool, as Django reads it.
+func userFieldValue(name string, v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case int64:
+		if strings.HasPrefix(name, "is_") {
+			return x != 0
+		}
+	}
+	return v
 }
 
 // badInput reports a PostgreSQL data exception (class 22): a key with a

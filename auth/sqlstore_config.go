@@ -90,6 +90,11 @@ type DatabaseConfig struct {
 	UserPasswordColumn string `yaml:"user_password_column"`
 	// UserIsActiveColumn is the is_active column. Default "is_active".
 	UserIsActiveColumn string `yaml:"user_is_active_column"`
+	// UserFields are more user table columns to read with each user, for
+	// routes' templates ({user.username}) and the staff auth level
+	// (is_staff, is_superuser). Default none; Django's auth_user has
+	// username, email, first_name, last_name, is_staff and is_superuser.
+	UserFields []string `yaml:"user_fields"`
 
 	// MaxOpenConns bounds the connection pool. Default 4.
 	MaxOpenConns int `yaml:"max_open_conns"`
@@ -205,6 +210,11 @@ func (d *DatabaseConfig) validate() []error {
 	} {
 		if !validSQLName(id.value, false) {
 			add("%s %q is not a column name (letters, digits, '_', '$')", id.key, id.value)
+		}
+	}
+	for i, f := range d.UserFields {
+		if !validSQLName(f, false) {
+			add("user_fields[%d] %q is not a column name (letters, digits, '_', '$')", i, f)
 		}
 	}
 	if !validPythonQualname(d.SessionStoreClass) {

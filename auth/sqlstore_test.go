@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func checkStore(t *testing.T, s *sqlStore, wantExpiry time.Time) {
 		"44":  {},
 		"abc": {}, // not an integer: nobody
 	} {
-		if got, err := s.user(ctx, "id", value); err != nil || got != want {
+		if got, err := s.user(ctx, "id", value); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("user id=%q: %+v, %v; want %+v", value, got, err, want)
 		}
 	}
@@ -130,4 +131,21 @@ func TestSQLStorePostgres(t *testing.T) {
 			t.Error("no server, no error")
 		}
 	})
+}
+
+func TestSQLStoreUserFields(t *testing.T) {
+	path := writeSQLite(t,
+		`INSERT INTO auth_user (id, password, is_superuser, username, is_active) VALUES (42, 'pw42', 1, 'alice', 1)`,
+	)
+	s := storeFor(t, Config{Database: DatabaseConfig{Engine: "sqlite3", Name: path, UserFields: []string{"username", "is_superuser"}}})
+	got, err := s.user(context.Background(), "id", "42")
+	want := map[string]any{"username": "alice", "is_superuser": true}
+	if err != nil || !reflect.DeepEqual(got.fields, want) {
+		t.Fatalf("fields %#v, %v; want %#v", got.fields, err, want)
+	}
+	cfg := Config{SecretKey: "s", SessionEngine: EngineDB, Database: DatabaseConfig{Engine: "sqlite3", Name: path, UserFields: []string{"user name"}}}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("an unsafe column name in user_fields was accepted")
+	}
 }

@@ -92,8 +92,9 @@ type userKey struct{ column, value string }
 type userFacts struct {
 	found    bool
 	active   bool
-	authHash string // Django's get_session_auth_hash, hex
-	md5      string // simplejwt's get_md5_hash_password, upper-case hex; "" if the password is NULL
+	fields   map[string]any // user_fields, shared read-only
+	authHash string         // Django's get_session_auth_hash, hex
+	md5      string         // simplejwt's get_md5_hash_password, upper-case hex; "" if the password is NULL
 }
 
 func newUserChecker(cfg *Config, rows userRows, log *slog.Logger) *userChecker {
@@ -137,7 +138,11 @@ func (u *userChecker) checkSession(ctx context.Context, id *Identity, now time.T
 	if u == nil {
 		return nil
 	}
-	return u.session(ctx, id, u.ttl, now)
+	f, err := u.session(ctx, id, u.ttl, now)
+	if err == nil {
+		id.Attrs = f.fields
+	}
+	return err
 }
 
 // recheckSession is checkSession before a critical frame.
@@ -145,24 +150,25 @@ func (u *userChecker) recheckSession(ctx context.Context, id *Identity, now time
 	if u == nil {
 		return nil
 	}
-	return u.session(ctx, id, u.recheckTTL, now)
+	_, err := u.session(ctx, id, u.recheckTTL, now)
+	return err
 }
 
-func (u *userChecker) session(ctx context.Context, id *Identity, maxAge time.Duration, now time.Time) error {
+func (u *userChecker) session(ctx context.Context, id *Identity, maxAge time.Duration, now time.Time) (userFacts, error) {
 	f, err := u.lookup(ctx, u.pkColumn, id.UserID, maxAge, now)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if !f.found {
-		return refuse(ReasonUserNotFound, "no user with the session's _auth_user_id")
+		return f, refuse(ReasonUserNotFound, "no user with the session's _auth_user_id")
 	}
 	if !f.active && !allowsInactiveUsers(id.Backend) {
-		return refuse(ReasonUserInactive, "the user is not active")
+		return f, refuse(ReasonUserInactive, "the user is not active")
 	}
 	if id.SessionAuthHash == "" || !hmac.Equal([]byte(id.SessionAuthHash), []byte(f.authHash)) {
-		return refuse(ReasonSessionHashMismatch, "_auth_user_hash does not match the user's password")
+		return f, refuse(ReasonSessionHashMismatch, "_auth_user_hash does not match the user's password")
 	}
-	return nil
+	return f, nil
 }
 
 // checkJWT applies JWTAuthentication's user checks to a token identity at
@@ -175,7 +181,11 @@ func (u *userChecker) checkJWT(ctx context.Context, id *Identity, token string, 
 	if u.jwtCheckRevoke {
 		id.revokeClaim = tokenStringClaim(token, u.revokeClaim)
 	}
-	return u.jwt(ctx, id, u.ttl, now)
+	f, err := u.jwt(ctx, id, u.ttl, now)
+	if err == nil {
+		id.Attrs = f.fields
+	}
+	return err
 }
 
 // recheckJWT is checkJWT before a critical frame.
@@ -183,27 +193,28 @@ func (u *userChecker) recheckJWT(ctx context.Context, id *Identity, now time.Tim
 	if u == nil || u.jwtStateless {
 		return nil
 	}
-	return u.jwt(ctx, id, u.recheckTTL, now)
+	_, err := u.jwt(ctx, id, u.recheckTTL, now)
+	return err
 }
 
-func (u *userChecker) jwt(ctx context.Context, id *Identity, maxAge time.Duration, now time.Time) error {
+func (u *userChecker) jwt(ctx context.Context, id *Identity, maxAge time.Duration, now time.Time) (userFacts, error) {
 	f, err := u.lookup(ctx, u.jwtColumn, id.UserID, maxAge, now)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if !f.found {
-		return refuse(ReasonUserNotFound, "no user with the token's user id")
+		return f, refuse(ReasonUserNotFound, "no user with the token's user id")
 	}
 	if u.jwtCheckActive && !f.active {
-		return refuse(ReasonUserInactive, "the user is not active")
+		return f, refuse(ReasonUserInactive, "the user is not active")
 	}
 	if u.jwtCheckRevoke {
 		c := id.revokeClaim
 		if c == nil || f.md5 == "" || !hmac.Equal([]byte(*c), []byte(f.md5)) {
-			return refuse(ReasonJWTPasswordChanged, u.revokeClaim+" does not match the user's password")
+			return f, refuse(ReasonJWTPasswordChanged, u.revokeClaim+" does not match the user's password")
 		}
 	}
-	return nil
+	return f, nil
 }
 
 // lookup returns the facts of the user whose column equals value, from
@@ -229,7 +240,7 @@ func (u *userChecker) facts(rec userRecord) userFacts {
 	if !rec.found {
 		return userFacts{}
 	}
-	f := userFacts{found: true, active: rec.active}
+	f := userFacts{found: true, active: rec.active, fields: rec.fields}
 	// Django's salted_hmac reads a NULL password as the text "None";
 	// simplejwt's .encode() fails on it, which refuses the token.
 	pw := rec.password

@@ -106,6 +106,15 @@ func (c *Config) PresenceUsed() bool {
 	return false
 }
 
+func hasStaffField(fields []string) bool {
+	for _, f := range fields {
+		if f == "is_staff" || f == "is_superuser" {
+			return true
+		}
+	}
+	return false
+}
+
 // LimitsUsed reports whether any route declares a rate limit.
 func (c *Config) LimitsUsed() bool {
 	for _, r := range c.Routes {
@@ -165,6 +174,12 @@ func (c *Config) Validate() error {
 		}
 		if err := c.Auth.Validate(); err != nil {
 			return section("auth", err)
+		}
+		for i, r := range c.Routes {
+			if r.Auth == proxy.AuthStaff && !hasStaffField(c.Auth.Database.UserFields) {
+				return &proxy.FieldError{Field: fmt.Sprintf("routes[%d].auth", i),
+					Err: fmt.Errorf("staff needs the user's is_staff or is_superuser: add them to auth.database.user_fields")}
+			}
 		}
 	}
 	if c.PresenceUsed() {

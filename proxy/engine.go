@@ -72,6 +72,11 @@ func (c *conn) userField(field string) (any, bool) {
 	case "is_anonymous":
 		return anon, true
 	}
+	if !anon && field != "" {
+		if v, ok := ident.Attrs[field]; ok {
+			return v, true
+		}
+	}
 	return nil, false
 }
 

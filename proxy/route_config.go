@@ -19,6 +19,9 @@ const (
 	// AuthRequired refuses the handshake with HTTP 403 unless a valid
 	// credential is offered.
 	AuthRequired = "required"
+	// AuthStaff is AuthRequired for staff: the user's is_staff or
+	// is_superuser (auth.database.user_fields) must be true.
+	AuthStaff = "staff"
 )
 
 // RouteConfig declares one WebSocket route: the Go equivalent of a
@@ -28,7 +31,7 @@ type RouteConfig struct {
 	// /ws/chat/project/{project_id:int}/. Types: str (default), int,
 	// slug, uuid, path.
 	Path string `yaml:"path"`
-	// Auth is none, optional (the default) or required.
+	// Auth is none, optional (the default), required or staff.
 	Auth string `yaml:"auth"`
 	// Authorize asks a Django view whether the user may open this socket,
 	// before the handshake is answered (cached per user and path
@@ -270,9 +273,9 @@ func compileRoute(rc *RouteConfig) (*route, error) {
 	switch rc.Auth {
 	case "":
 		rc.Auth = AuthOptional
-	case AuthNone, AuthOptional, AuthRequired:
+	case AuthNone, AuthOptional, AuthRequired, AuthStaff:
 	default:
-		return nil, fieldErr("auth", fmt.Errorf("unknown auth level %q (want none, optional or required)", rc.Auth))
+		return nil, fieldErr("auth", fmt.Errorf("unknown auth level %q (want none, optional, required or staff)", rc.Auth))
 	}
 	params := map[string]bool{}
 	for _, n := range r.pattern.names {

@@ -289,7 +289,13 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 		if err != nil {
 			reason := failureReason(err)
 			s.metrics.AuthFailures.WithLabelValues(reason).Inc()
-			if rt.cfg.Auth == AuthRequired {
+			if strings.HasSuffix(reason, "_store_unavailable") || reason == "callback_unavailable" {
+				// Django's store is down: not the user's fault, and worth
+				// a retry.
+				s.reject(ctx, fasthttp.StatusServiceUnavailable, "auth_"+reason, "service unavailable: cannot check credentials")
+				return
+			}
+			if rt.cfg.Auth == AuthRequired || rt.cfg.Auth == AuthStaff {
 				s.reject(ctx, fasthttp.StatusForbidden, "auth_"+reason, "forbidden: credentials refused")
 				return
 			}
@@ -299,8 +305,12 @@ func (s *Server) serveWebSocket(ctx *fasthttp.RequestCtx) {
 			ident = id
 		}
 	}
-	if rt.cfg.Auth == AuthRequired && ident.Anonymous() {
+	if (rt.cfg.Auth == AuthRequired || rt.cfg.Auth == AuthStaff) && ident.Anonymous() {
 		s.reject(ctx, fasthttp.StatusForbidden, "auth_missing", "forbidden: authentication required")
+		return
+	}
+	if rt.cfg.Auth == AuthStaff && !isStaff(ident) {
+		s.reject(ctx, fasthttp.StatusForbidden, "not_staff", "forbidden: staff only")
 		return
 	}
 	id := s.nextID.Add(1)
@@ -398,6 +408,17 @@ func newOriginPolicy(allowedOrigins, hosts []string, a Authenticator, log *slog.
 		}
 	}
 	return p, nil
+}
+
+// isStaff applies Django's is_staff or is_superuser test to the user's
+// fields.
+func isStaff(id *auth.Identity) bool {
+	for _, f := range []string{"is_staff", "is_superuser"} {
+		if v, ok := id.Attrs[f].(bool); ok && v {
+			return true
+		}
+	}
+	return false
 }
 
 func splitProtocols(h []byte) []string {
