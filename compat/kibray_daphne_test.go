@@ -62,6 +62,11 @@ func TestKibrayScenariosOnDaphne(t *testing.T) {
 				}
 				first := runKibrayScenario(t, target, sc)
 				second := runKibrayScenario(t, target, sc)
+				for i, run := range []*kibrayRun{first, second} {
+					if run.Problem != "" {
+						t.Errorf("run %d stopped at %s; transcripts:\n%s", i+1, run.Problem, kibrayExpectedJSON(run.Normalized))
+					}
+				}
 				if d := diffKibrayTranscripts("first run", first.Normalized, "second run", second.Normalized); d != "" {
 					t.Errorf("two runs on Daphne disagree:\n%s", d)
 				}

@@ -57,6 +57,10 @@ type kibrayRun struct {
 	Normalized map[string][]any
 	// Refs are the fixture ids and captures of the run.
 	Refs *kibrayRefs
+	// Problem says why the script stopped before its end (a wait that
+	// timed out, a send on a socket that is not open), or is empty. The
+	// transcripts hold what was recorded until then.
+	Problem string
 }
 
 // kibrayClient is one client's socket and its recorded entries.
@@ -67,6 +71,7 @@ type kibrayClient struct {
 	changed chan struct{} // closed and replaced whenever entries grows
 	conn    *websocket.Conn
 	closing bool
+	refused bool
 	done    chan struct{} // closed when the reader stops
 	cursor  int           // entries consumed by waits
 }
@@ -90,6 +95,25 @@ func (c *kibrayClient) snapshot() ([]any, chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]any(nil), c.entries...), c.changed
+}
+
+// kibrayNeverEnds is the ended channel of a client with no socket.
+var kibrayNeverEnds = make(chan struct{})
+
+// ended returns a channel closed once the socket can record nothing
+// more: the reader stopped, or the handshake was refused.
+func (c *kibrayClient) ended() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done != nil {
+		return c.done
+	}
+	if c.refused {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return kibrayNeverEnds
 }
 
 // read records every message until the socket ends. A close the client
@@ -138,9 +162,10 @@ type kibrayRunner struct {
 
 // runKibrayScenario resets the target's data, creates the scenario's
 // fixtures, runs its steps, and returns every client's transcript, raw
-// and normalized. Anything that keeps the script from running (a step
-// timing out, Django refusing a fixture) fails the test with the
-// transcripts so far.
+// and normalized. A step that cannot complete (a wait that times out, a
+// send on a socket that is not open) stops the script and is reported in
+// Problem, so that the caller can show it next to the transcripts; a
+// failure of Django's test API fails the test.
 func runKibrayScenario(t *testing.T, target kibrayTarget, sc *kibrayScenario) *kibrayRun {
 	t.Helper()
 	r := &kibrayRunner{
@@ -168,8 +193,12 @@ func runKibrayScenario(t *testing.T, target kibrayTarget, sc *kibrayScenario) *k
 			r.refs.add(strings.TrimSuffix(kind, "s"), name, id)
 		}
 	}
+	problem := ""
 	for i := range sc.Steps {
-		r.step(i, &sc.Steps[i])
+		if err := r.step(i, &sc.Steps[i]); err != nil {
+			problem = fmt.Sprintf("step %d: %v", i+1, err)
+			break
+		}
 	}
 	settle := kibrayDefaultSettle
 	if sc.SettleMS > 0 {
@@ -186,7 +215,7 @@ func runKibrayScenario(t *testing.T, target kibrayTarget, sc *kibrayScenario) *k
 		raw[spec.Name] = entries
 		order = append(order, spec.Name)
 	}
-	return &kibrayRun{Raw: raw, Normalized: normalizeKibrayTranscripts(order, raw, r.refs), Refs: r.refs}
+	return &kibrayRun{Raw: raw, Normalized: normalizeKibrayTranscripts(order, raw, r.refs), Refs: r.refs, Problem: problem}
 }
 
 // fail stops the scenario with the transcripts recorded so far.
@@ -200,15 +229,16 @@ func (r *kibrayRunner) fail(format string, args ...any) {
 	r.t.Fatalf("%s on %s: %s\ntranscripts so far:\n%s", r.sc.Name, r.target.Name, fmt.Sprintf(format, args...), sb.String())
 }
 
-func (r *kibrayRunner) step(i int, st *kibrayStep) {
+// step runs one step; an error stops the script.
+func (r *kibrayRunner) step(i int, st *kibrayStep) error {
 	r.t.Helper()
 	switch st.kind() {
 	case "connect":
 		r.connect(r.clients[st.Connect])
 	case "send":
-		r.send(i, st)
+		return r.send(i, st)
 	case "wait":
-		r.wait(i, st)
+		return r.wait(st)
 	case "publish":
 		body := r.resolved(i, st.Publish)
 		var out map[string]any
@@ -229,6 +259,7 @@ func (r *kibrayRunner) step(i int, st *kibrayStep) {
 	case "close":
 		r.closeClient(r.clients[st.Close], true)
 	}
+	return nil
 }
 
 func (r *kibrayRunner) resolved(i int, raw json.RawMessage) any {
@@ -291,24 +322,29 @@ func (r *kibrayRunner) connect(c *kibrayClient) {
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			c.mu.Lock()
+			c.refused = true
+			c.mu.Unlock()
 			c.record(fmt.Sprintf("<refused %d>", resp.StatusCode))
 			c.cursor++
 			return
 		}
 		r.fail("client %s: dial %s: %v", spec.Name, spec.Path, err)
 	}
+	c.mu.Lock()
 	c.conn = conn
 	c.done = make(chan struct{})
+	c.mu.Unlock()
 	c.record(kibrayOpen)
 	c.cursor++
 	go c.read()
 }
 
-func (r *kibrayRunner) send(i int, st *kibrayStep) {
+func (r *kibrayRunner) send(i int, st *kibrayStep) error {
 	r.t.Helper()
 	c := r.clients[st.Send]
 	if c.conn == nil {
-		r.fail("step %d: client %s has no open socket", i+1, st.Send)
+		return fmt.Errorf("client %s has no open socket", st.Send)
 	}
 	var data []byte
 	if st.Text != nil {
@@ -331,14 +367,17 @@ func (r *kibrayRunner) send(i int, st *kibrayStep) {
 	for j := 0; j < n; j++ {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(kibrayWaitTimeout))
 		if err := c.conn.WriteMessage(kind, data); err != nil {
-			r.fail("step %d: client %s: write %d of %d: %v", i+1, st.Send, j+1, n, err)
+			return fmt.Errorf("client %s: write %d of %d: %w", st.Send, j+1, n, err)
 		}
 	}
+	return nil
 }
 
 // wait blocks until the client has Count entries more than at its last
-// wait, then takes the captures from the last of them.
-func (r *kibrayRunner) wait(i int, st *kibrayStep) {
+// wait, then takes the captures from the last of them. It gives up when
+// the timeout passes, or at once when the socket has ended and can record
+// nothing more.
+func (r *kibrayRunner) wait(st *kibrayStep) error {
 	r.t.Helper()
 	c := r.clients[st.Wait]
 	want := c.cursor + st.Count
@@ -356,16 +395,21 @@ func (r *kibrayRunner) wait(i int, st *kibrayStep) {
 			for name, field := range st.Capture {
 				frame, ok := last.(map[string]any)
 				if !ok || frame[field] == nil {
-					r.fail("step %d: client %s: cannot capture %q from %v", i+1, st.Wait, field, kibrayJSON(last))
+					return fmt.Errorf("client %s: cannot capture %q from %s", st.Wait, field, kibrayJSON(last))
 				}
 				r.refs.captures[name] = frame[field]
 			}
-			return
+			return nil
 		}
+		ended := c.ended()
 		select {
 		case <-changed:
+		case <-ended:
+			if entries, _ := c.snapshot(); len(entries) < want {
+				return fmt.Errorf("client %s has %d entries and its socket is closed, want %d", st.Wait, len(entries), want)
+			}
 		case <-deadline.C:
-			r.fail("step %d: client %s has %d entries after %s, want %d", i+1, st.Wait, len(entries), timeout, want)
+			return fmt.Errorf("client %s has %d entries after %s, want %d", st.Wait, len(entries), timeout, want)
 		}
 	}
 }

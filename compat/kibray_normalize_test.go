@@ -197,7 +197,7 @@ func (n *kibrayNormalizer) value(key string, v any) any {
 		return out
 	case string:
 		if kind, ok := kibrayIDKeys[key]; ok && isKibrayDigits(x) {
-			return n.id(kind, x, true)
+			return n.id(kind, x, x)
 		}
 		if kibrayTimestamp.MatchString(x) {
 			return "<ts>"
@@ -208,21 +208,23 @@ func (n *kibrayNormalizer) value(key string, v any) any {
 		return x
 	case json.Number:
 		if kind, ok := kibrayIDKeys[key]; ok && isKibrayDigits(x.String()) {
-			return n.id(kind, x.String(), false)
+			return n.id(kind, x.String(), x)
 		}
 		return x
 	}
 	return v
 }
 
-// id names an id found under a key of the given kind.
-func (n *kibrayNormalizer) id(kind, digits string, asText bool) string {
+// id names an id found under a key of the given kind; original is the
+// value as found (a json.Number or a string of digits), which is kept when
+// the id is neither a fixture's nor one the run made.
+func (n *kibrayNormalizer) id(kind, digits string, original any) any {
 	canon := strings.TrimLeft(digits, "0")
 	if canon == "" {
 		canon = "0"
 	}
 	suffix := ""
-	if asText {
+	if _, asText := original.(string); asText {
 		suffix = " as text"
 	}
 	if name, ok := n.names[kind][canon]; ok {
@@ -232,7 +234,7 @@ func (n *kibrayNormalizer) id(kind, digits string, asText bool) string {
 		p := n.numbered(n.generated, canon, "id")
 		return strings.TrimSuffix(p, ">") + suffix + ">"
 	}
-	return digits
+	return original
 }
 
 // numbered returns the placeholder of v in table, adding the next one.

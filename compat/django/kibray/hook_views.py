@@ -2,7 +2,9 @@
 internal HTTP views (protocol: X-Sidecar-Timestamp/X-Sidecar-Signature,
 a JSON call {"event", "route", "path", "params", "user", "channel",
 "handler", "frame"}, a JSON answer {"allow", "reply", "event",
-"group_send", "join", "leave", "error", "close"}).
+"group_send", "join", "leave", "error", "close"}). The sidecar_hooks
+helper (compat/python/sidecar_hooks) checks the signature against
+settings.SIDECAR_HOOK_SECRETS and refuses bad calls (403, 400, 405).
 
 Each view serves one route family and answers every event it is given;
 an event it has nothing to do for gets {}. The answers are computed by the
@@ -16,37 +18,24 @@ route that declares its group_send in the sidecar's configuration and only
 needs Django's fields (message_id, cleaned text, username...).
 """
 import functools
-import json
-import os
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.http import JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from sidecar_hooks import sidecar_hook
 
-from kibray.hook_signature import verify
 from kibray.realtime import chat, dashboards, direct, notifications, status, tasks
 from kibray.realtime.frames import CLOSE_AUTH_EXPIRED, CLOSE_FORBIDDEN, as_int
 from kibray.realtime.outcome import Outcome
 
-EVENTS = ("authorize", "connect", "receive", "disconnect")
-
 
 class HookCall:
-    """One decoded hook call."""
+    """One hook call, as the realtime functions need it."""
 
-    def __init__(self, body):
-        self.event = body.get("event")
-        self.route = body.get("route") or ""
-        self.path = body.get("path") or ""
-        params = body.get("params")
-        self.params = params if isinstance(params, dict) else {}
-        self.channel = body.get("channel") or ""
-        self.handler = body.get("handler") if isinstance(body.get("handler"), str) else ""
-        frame = body.get("frame")
-        self.frame = frame if isinstance(frame, dict) else {}
-        user = body.get("user") if isinstance(body.get("user"), dict) else {}
-        self.user_id = as_int(user.get("id")) if user.get("authenticated") else None
+    def __init__(self, hook):
+        self.event = hook.event
+        self.params = hook.params
+        self.handler = hook.handler
+        self.frame = hook.frame
+        self.user_id = as_int(hook.user_id) if hook.authenticated else None
         self._user = None
 
     def user(self):
@@ -64,51 +53,18 @@ class HookCall:
         return user if user is not None and user.is_active else None
 
 
-def hook_secrets():
-    """settings.SIDECAR_HOOK_SECRETS, newest first; or the one secret of
-    SIDECAR_HOOK_SECRET (settings or environment), which refsite's session
-    callback view reads too."""
-    secrets = [s for s in getattr(settings, "SIDECAR_HOOK_SECRETS", []) if s]
-    if not secrets:
-        one = getattr(settings, "SIDECAR_HOOK_SECRET", None) or os.environ.get("SIDECAR_HOOK_SECRET", "")
-        if one:
-            secrets = [one]
-    return secrets
+def kibray_hook(view):
+    """Make view(call) -> Outcome a hook view: the sidecar_hooks helper
+    checks the signature (settings.SIDECAR_HOOK_SECRETS) and parses the
+    call; the Outcome becomes the answer."""
 
-
-def _refuse(status_code, reason):
-    return JsonResponse({"detail": reason}, status=status_code)
-
-
-def sidecar_hook(view):
-    """Verify the signature, decode the call, run view(call) and send its
-    Outcome as the answer."""
-
-    @csrf_exempt
+    @sidecar_hook
     @functools.wraps(view)
-    def wrapper(request):
-        if request.method != "POST":
-            return _refuse(405, "hooks are called with POST")
-        body = request.body
-        problem = verify(
-            hook_secrets(),
-            request.headers.get("X-Sidecar-Timestamp", ""),
-            request.headers.get("X-Sidecar-Signature", ""),
-            body,
-        )
-        if problem is not None:
-            return _refuse(403, problem)
-        try:
-            decoded = json.loads(body)
-        except ValueError:
-            return _refuse(400, "the call is not JSON")
-        if not isinstance(decoded, dict) or decoded.get("event") not in EVENTS:
-            return _refuse(400, "the call must be an object with event one of %s" % ", ".join(EVENTS))
-        call = HookCall(decoded)
-        outcome = view(call)
+    def wrapper(request, hook):
+        outcome = view(HookCall(hook))
         if outcome is None:
             outcome = Outcome()
-        return JsonResponse(outcome.to_hook_answer(merge_event=request.GET.get("mode") == "event"))
+        return outcome.to_hook_answer(merge_event=request.GET.get("mode") == "event")
 
     return wrapper
 
@@ -140,7 +96,7 @@ def _chat(call, find, connect):
     return chat.receive(room, call.active_user(), call.handler, call.frame)
 
 
-@sidecar_hook
+@kibray_hook
 def chat_project(call):
     """/ws/chat/project/{project_id}/: authorize (member or staff; joins
     chat_project_<id>), connect (self user_joined and the room's),
@@ -153,7 +109,7 @@ def chat_project(call):
     )
 
 
-@sidecar_hook
+@kibray_hook
 def chat_channel(call):
     """/ws/chat/{channel_id}/ (channel pk or slug): as chat_project, in
     group chat_channel_<pk>; connect replies connection_established."""
@@ -164,7 +120,7 @@ def chat_channel(call):
     )
 
 
-@sidecar_hook
+@kibray_hook
 def chat_direct(call):
     """/ws/chat/direct/{user_id}/: authorize (both users active and
     different; joins direct_chat_<low>_<high>), receive message."""
@@ -179,7 +135,7 @@ def chat_direct(call):
     return direct.receive(p, call.active_user(), call.handler, call.frame)
 
 
-@sidecar_hook
+@kibray_hook
 def notifications_hook(call):
     """/ws/notifications/: authorize (joins notifications_<user id>),
     connect (unread_count), receive mark_read|mark_all_read|dismiss (the
@@ -197,7 +153,7 @@ def notifications_hook(call):
     return Outcome()
 
 
-@sidecar_hook
+@kibray_hook
 def dashboard_project(call):
     """/ws/dashboard/project/{project_id}/: authorize (member or staff;
     joins dashboard_project_<id>), connect (the dashboard_data snapshot)."""
@@ -212,7 +168,7 @@ def dashboard_project(call):
     return Outcome()
 
 
-@sidecar_hook
+@kibray_hook
 def dashboard_admin(call):
     """/ws/dashboard/admin/: authorize staff and superusers (joins
     dashboard_admin)."""
@@ -221,7 +177,7 @@ def dashboard_admin(call):
     return Outcome()
 
 
-@sidecar_hook
+@kibray_hook
 def daily_plan(call):
     """/ws/daily-plan/{date}/: authorize active users (joins
     daily_plan_<date>)."""
@@ -230,7 +186,7 @@ def daily_plan(call):
     return Outcome()
 
 
-@sidecar_hook
+@kibray_hook
 def quality_inspection(call):
     """/ws/quality/inspection/{inspection_id}/: authorize active users
     (joins quality_inspection_<id>)."""
@@ -239,7 +195,7 @@ def quality_inspection(call):
     return Outcome()
 
 
-@sidecar_hook
+@kibray_hook
 def tasks_hook(call):
     """/ws/tasks/{project_id}/: authorize (member or staff; joins
     tasks_project_<id>), connect (connection_established), receive
@@ -253,7 +209,7 @@ def tasks_hook(call):
     return Outcome()
 
 
-@sidecar_hook
+@kibray_hook
 def status_hook(call):
     """/ws/status/: authorize (joins user_status), connect (counts the
     socket; online to the group for the first one; connection_established
@@ -273,7 +229,7 @@ def status_hook(call):
     return status.receive(user, call.handler, call.frame)
 
 
-@sidecar_hook
+@kibray_hook
 def authorize_project(call):
     """Project access alone, for any route with a project_id parameter:
     allow when the user is a member or staff."""
