@@ -3,6 +3,7 @@ package compat
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/channels-sidecar/channels-sidecar/internal/testenv"
@@ -112,9 +113,12 @@ func TestKibrayScenarioFiles(t *testing.T) {
 // kibrayExpectedJSON renders a normalized run the way scenario files hold
 // expectations, for a failure message that can be compared by eye.
 func kibrayExpectedJSON(run map[string][]any) string {
-	b, err := json.MarshalIndent(run, "", "  ")
-	if err != nil {
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(run); err != nil {
 		return err.Error()
 	}
-	return string(b)
+	return sb.String()
 }
