@@ -35,6 +35,9 @@ class KibrayConsumer(WebsocketConsumer):
 
     def connect(self):
         self.accepted = False
+        # Set once this side closes an accepted socket: nothing more is
+        # sent, but disconnect() still runs its announcements.
+        self.closed_here = False
         self.user = self.scope.get("user")
         self.params = self.scope["url_route"]["kwargs"]
         outcome = self.authorize()
@@ -77,6 +80,8 @@ class KibrayConsumer(WebsocketConsumer):
     # Inbound frames.
 
     def receive(self, text_data=None, bytes_data=None):
+        if self.closed_here:
+            return
         limit = LIMITS.get(type(self).__name__)
         if limit is not None and not allow_frame(self.user.pk, type(self).__name__, limit):
             self.send_json(rate_limit_frame(limit))
@@ -93,7 +98,8 @@ class KibrayConsumer(WebsocketConsumer):
         if handler in self.critical:
             problem = credential_problem(self.scope, self.user)
             if problem is not None:
-                self.close(code=CLOSE_AUTH_EXPIRED)
+                log.info("%s closes a socket: %s", type(self).__name__, problem)
+                self.close_here(CLOSE_AUTH_EXPIRED)
                 return
         self.perform(self.handle(handler, frame))
 
@@ -138,7 +144,12 @@ class KibrayConsumer(WebsocketConsumer):
         if outcome.error is not None and not closing:
             self.send_json(error_frame(*outcome.error))
         if outcome.close is not None and not closing:
-            self.close(code=outcome.close[0])
+            self.close_here(outcome.close[0])
+
+    def close_here(self, code):
+        """Close the accepted socket with a code."""
+        self.closed_here = True
+        self.close(code=code)
 
     def send_json(self, frame):
         """Send one JSON frame, as Python's json.dumps writes it."""
@@ -159,7 +170,7 @@ class KibrayConsumer(WebsocketConsumer):
         if name is None:
             log.warning("%s dropped a group event of undeclared type %r", type(self).__name__, kind)
             return
-        if not getattr(self, "accepted", False):
+        if not getattr(self, "accepted", False) or self.closed_here:
             return
         frame = getattr(self, name)(message)
         if frame is not None:
