@@ -98,7 +98,8 @@ func hookFailureKind(err error) string {
 }
 
 // authorize asks the route's authorize hook before the handshake is
-// answered. It returns the HTTP status to refuse with, or 0 to go on.
+// answered, and adds the groups its answer joins. It returns the HTTP
+// status to refuse with, or 0 to go on.
 func (s *Server) authorize(rt *route, c *conn) (status int, reason string) {
 	if rt.cfg.Authorize == nil {
 		return 0, ""
@@ -116,6 +117,13 @@ func (s *Server) authorize(rt *route, c *conn) (status int, reason string) {
 	}
 	if resp.Denied() || resp.Close != nil {
 		return 403, "authorize_denied"
+	}
+	// Groups Django chose (a chat channel's, a direct conversation's) are
+	// joined with the route's own, before the handshake is answered.
+	for _, g := range resp.Join {
+		if validGroupName(g) {
+			c.groups = append(c.groups, g)
+		}
 	}
 	return 0, ""
 }
