@@ -71,18 +71,8 @@ func StartDaphne(t testing.TB, env ...string) (addr string) {
 		}
 	}
 
-	ready := make(chan error, 1)
-	go func() { ready <- WaitTCP(addr, djangoStartTimeout) }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			stop()
-			t.Fatalf("daphne on %s: %v\noutput:\n%s", addr, err, djangoTail(out.String(), 8000))
-		}
-	case err := <-exited:
-		stopped = true
-		t.Fatalf("daphne exited before listening on %s: %v\noutput:\n%s", addr, err, djangoTail(out.String(), 8000))
-	}
+	waitListening(t, "daphne", addr, djangoStartTimeout, exited, stop, func() { stopped = true },
+		func() string { return djangoTail(out.String(), 8000) })
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {

@@ -91,17 +91,7 @@ func StartDjango(t testing.TB, env ...string) (baseURL string) {
 		<-exited
 	}
 
-	ready := make(chan error, 1)
-	go func() { ready <- WaitTCP(addr, djangoStartTimeout) }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			stop()
-			t.Fatalf("django runserver on %s: %v\noutput:\n%s", addr, err, out.String())
-		}
-	case err := <-exited:
-		t.Fatalf("django runserver exited before listening on %s: %v\noutput:\n%s", addr, err, out.String())
-	}
+	waitListening(t, "django runserver", addr, djangoStartTimeout, exited, stop, func() {}, out.String)
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {

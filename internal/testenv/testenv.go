@@ -211,3 +211,22 @@ func RunPython(ctx context.Context, t testing.TB, env []string, stdin []byte, ar
 	}
 	return stdout.Bytes()
 }
+
+// waitListening waits until a server process listens on addr. If it exits
+// first, or never listens, the test fails with what it printed; stop ends
+// a process that did not listen in time, exitedFirst notes an early exit.
+func waitListening(t testing.TB, what, addr string, timeout time.Duration, exited <-chan error, stop, exitedFirst func(), output func() string) {
+	t.Helper()
+	ready := make(chan error, 1)
+	go func() { ready <- WaitTCP(addr, timeout) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			stop()
+			t.Fatalf("%s on %s: %v\noutput:\n%s", what, addr, err, output())
+		}
+	case err := <-exited:
+		exitedFirst()
+		t.Fatalf("%s exited before listening on %s: %v\noutput:\n%s", what, addr, err, output())
+	}
+}
