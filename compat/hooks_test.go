@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/channels-sidecar/channels-sidecar/internal/testenv"
 )
 
@@ -37,6 +39,12 @@ routes:
         slow:
           hook: /hooktest/sleepy/
           send: {type: done}
+  - path: /ws/open/
+    auth: none
+    receive:
+      handlers:
+        moderated: {hook: /hooktest/moderate/, send: {type: accepted}}
+        ping: {send: {type: pong}}
 `
 
 // TestDjangoHooks: the route engine asks real Django views, signed, to
@@ -98,8 +106,22 @@ func TestDjangoHooks(t *testing.T) {
 	if st := dead.dialStatus(t, "/ws/chat/project/7/?token="+tok[0], nil); st != http.StatusServiceUnavailable {
 		t.Fatalf("authorize with Django down: %d, want 503", st)
 	}
+	// After accept: the frame that needs Django gets an error frame, the
+	// socket and its neighbours keep working.
+	open1 := dead.dial(t, "/ws/open/", nil)
+	open2 := dead.dial(t, "/ws/open/", nil)
+	writeJSON(t, open1, map[string]any{"type": "moderated", "message": "hello"})
+	if got := readJSON(t, open1); got["type"] != "error" || got["error"] != "hook_failed" {
+		t.Fatalf("a handler hook with Django down: %v", got)
+	}
+	for _, c := range []*websocket.Conn{open1, open2} {
+		writeJSON(t, c, map[string]any{"type": "ping"})
+		if got := readJSON(t, c); got["type"] != "pong" {
+			t.Fatalf("after Django failed: %v", got)
+		}
+	}
 	_, body, _ := httpGet(t, dead.url("/metrics"))
-	if !strings.Contains(body, `sidecar_hook_failures_total{kind="transport"} 1`) {
+	if !strings.Contains(body, `sidecar_hook_failures_total{kind="transport"} 2`) {
 		t.Fatalf("hook failure not counted:\n%s", grepLines(body, "hook"))
 	}
 }
