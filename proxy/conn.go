@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type wsConn interface {
 	SetPongHandler(h func(appData string) error)
 	EnableWriteCompression(enable bool)
 	SetCompressionLevel(level int) error
+	NetConn() net.Conn
 	Close() error
 }
 
@@ -154,6 +156,7 @@ func (c *conn) run() {
 		c.detach()
 		c.close(closeNormal, "")
 		<-c.finished
+		lingerClose(c.ws.NetConn())
 		_ = c.ws.Close()
 		s.metrics.ConnectionsOpen.WithLabelValues(c.label).Dec()
 		c.log.Debug("websocket closed")
@@ -200,6 +203,15 @@ func (c *conn) run() {
 }
 
 const minBufferKeep = 4 << 10
+
+// lingerClose reads and discards what the client still sends (the rest of
+// a refused frame, its close reply) for a moment before the socket is
+// closed: closing with unread bytes makes the kernel answer with a reset,
+// and the client could lose the close frame with its code and reason.
+func lingerClose(nc net.Conn) {
+	_ = nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	_, _ = io.CopyN(io.Discard, nc, 1<<20)
+}
 
 // closed reports whether the connection is closing.
 func (c *conn) closed() bool {
