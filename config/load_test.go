@@ -28,7 +28,11 @@ func TestShippedExamplesAreValid(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no example configs found")
 	}
-	env := envOf(map[string]string{"SIDECAR_REDIS_URL": "redis://127.0.0.1:6379/0", "SIDECAR_LISTEN": "127.0.0.1:9999"})
+	env := envOf(map[string]string{
+		"SIDECAR_REDIS_URL": "redis://127.0.0.1:6379/0", "SIDECAR_LISTEN": "127.0.0.1:9999",
+		"SIDECAR_UPSTREAM": "http://127.0.0.1:8000", "SIDECAR_HOOKS_URL": "http://127.0.0.1:8000",
+		"SIDECAR_HOOK_SECRET": "hook-secret-0123456789abcdef", "DJANGO_SECRET_KEY": "django-insecure-example",
+	})
 	for _, f := range files {
 		cfg, err := Load(f, env)
 		if err != nil {
