@@ -1,7 +1,7 @@
 """Models the realtime layer reads and writes.
 
-They follow the shape of Kibray's models (spec: kibray_protocol.md §2.10)
-without their inconsistencies: project access is an explicit membership
+They follow the shape of Kibray's models (chat channels and messages,
+notifications, user status) without their inconsistencies: project access is an explicit membership
 table rather than free text, and a chat channel has an optional global
 slug so that the React client's /ws/chat/<channel_id>/ can name it.
 """
