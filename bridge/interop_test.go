@@ -269,16 +269,23 @@ type pyReceiver struct {
 // start runs a receive command and waits for its ready line.
 func (p *pyPeer) start(cmd ...string) *pyReceiver {
 	p.t.Helper()
+	return startPyReceiver(p.t, p.stack, "peer", append(append([]string(nil), p.args...), cmd...))
+}
+
+// startPyReceiver runs a Python peer's receive command, collects its
+// output lines, and returns once it prints its {"ready": CHANNEL} line.
+func startPyReceiver(t *testing.T, stack testenv.PyStack, label string, args []string) *pyReceiver {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	c := p.stack.Command(ctx, append(append([]string(nil), p.args...), cmd...)...)
+	c := stack.Command(ctx, args...)
 	var stderr strings.Builder
 	c.Stderr = &stderr
 	stdout, err := c.StdoutPipe()
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := c.Start(); err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	rcv := &pyReceiver{lines: make(chan string, 100), done: make(chan error, 1)}
 	go func() {
@@ -294,7 +301,7 @@ func (p *pyPeer) start(cmd ...string) *pyReceiver {
 		}
 		rcv.done <- err
 	}()
-	p.t.Cleanup(func() {
+	t.Cleanup(func() {
 		cancel()
 		<-rcv.done
 	})
@@ -302,11 +309,11 @@ func (p *pyPeer) start(cmd ...string) *pyReceiver {
 	case line, ok := <-rcv.lines:
 		var ready struct{ Ready string }
 		if !ok || json.Unmarshal([]byte(line), &ready) != nil || ready.Ready == "" {
-			p.t.Fatalf("peer did not get ready: %q %s", line, stderr.String())
+			t.Fatalf("%s did not get ready: %q %s", label, line, stderr.String())
 		}
 		rcv.channel = ready.Ready
 	case <-time.After(30 * time.Second):
-		p.t.Fatal("peer did not get ready within 30 s")
+		t.Fatalf("%s did not get ready within 30 s", label)
 	}
 	return rcv
 }

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,46 +64,7 @@ func (p *pubsubPeer) send(cmd, target string, msg Message) {
 // subscriptions are in Redis.
 func (p *pubsubPeer) start(cmd ...string) *pyReceiver {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	c := p.stack.Command(ctx, append(append([]string(nil), p.args...), cmd...)...)
-	var stderr strings.Builder
-	c.Stderr = &stderr
-	stdout, err := c.StdoutPipe()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	rcv := &pyReceiver{lines: make(chan string, 100), done: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			rcv.lines <- sc.Text()
-		}
-		close(rcv.lines)
-		err := c.Wait()
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, stderr.String())
-		}
-		rcv.done <- err
-	}()
-	p.t.Cleanup(func() {
-		cancel()
-		<-rcv.done
-	})
-	select {
-	case line, ok := <-rcv.lines:
-		var ready struct{ Ready string }
-		if !ok || json.Unmarshal([]byte(line), &ready) != nil || ready.Ready == "" {
-			p.t.Fatalf("pubsub peer (%s) did not get ready: %q %s", p.stack.Name, line, stderr.String())
-		}
-		rcv.channel = ready.Ready
-	case <-time.After(30 * time.Second):
-		p.t.Fatalf("pubsub peer (%s) did not get ready within 30 s", p.stack.Name)
-	}
-	return rcv
+	return startPyReceiver(p.t, p.stack, "pubsub peer ("+p.stack.Name+")", append(append([]string(nil), p.args...), cmd...))
 }
 
 // forEachPubSubStack runs f as a subtest per Python stack.
