@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -436,13 +435,19 @@ func (c *conn) deliverEvent(msg bridge.Message, cache *frameCache) {
 // with non-string keys) into JSON-friendly ones. It copies only what it
 // changes: one event's values are shared by every socket it goes to.
 func jsonSafe(v any) any {
+	out, _ := jsonSafeChanged(v)
+	return out
+}
+
+// jsonSafeChanged is jsonSafe, reporting whether anything changed.
+func jsonSafeChanged(v any) (any, bool) {
 	switch x := v.(type) {
 	case []byte:
-		return string(x)
+		return string(x), true
 	case map[string]any:
 		var out map[string]any
 		for k, item := range x {
-			if fixed := jsonSafe(item); !sameValue(fixed, item) {
+			if fixed, changed := jsonSafeChanged(item); changed {
 				if out == nil {
 					out = make(map[string]any, len(x))
 					for k2, v2 := range x {
@@ -453,13 +458,13 @@ func jsonSafe(v any) any {
 			}
 		}
 		if out != nil {
-			return out
+			return out, true
 		}
-		return x
+		return x, false
 	case []any:
 		var out []any
 		for i, item := range x {
-			if fixed := jsonSafe(item); !sameValue(fixed, item) {
+			if fixed, changed := jsonSafeChanged(item); changed {
 				if out == nil {
 					out = append([]any(nil), x...)
 				}
@@ -467,38 +472,15 @@ func jsonSafe(v any) any {
 			}
 		}
 		if out != nil {
-			return out
+			return out, true
 		}
-		return x
+		return x, false
 	case map[any]any:
 		m := make(map[string]any, len(x))
 		for k, item := range x {
 			m[stringify(k)] = jsonSafe(item)
 		}
-		return m
+		return m, true
 	}
-	return v
-}
-
-// sameValue reports whether jsonSafe left a value untouched: containers are
-// compared by identity, since only a changed one is a new value.
-func sameValue(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		return ok && len(x) == len(y) && (len(x) == 0 || samePtrMap(x, y))
-	case []any:
-		y, ok := b.([]any)
-		return ok && len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
-	case string:
-		_, isBytes := b.([]byte)
-		return !isBytes
-	case map[any]any:
-		return false
-	}
-	return true
-}
-
-func samePtrMap(a, b map[string]any) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	return v, false
 }
