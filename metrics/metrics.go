@@ -55,7 +55,8 @@ type Metrics struct {
 	EventsDropped *prometheus.CounterVec
 	// SlowClients counts sockets closed because their send queue filled.
 	SlowClients prometheus.Counter
-	// LayerReceived counts messages the channel layer delivered.
+	// LayerReceived counts channel-layer events handed to sockets: an event
+	// for a group of n local sockets counts n.
 	LayerReceived prometheus.Counter
 	// LayerErrors counts failed channel-layer operations by operation.
 	LayerErrors *prometheus.CounterVec
@@ -103,7 +104,7 @@ func New() *Metrics {
 			Name: "sidecar_slow_clients_disconnected_total", Help: "Sockets closed because their send queue was full.",
 		}),
 		LayerReceived: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sidecar_layer_messages_received_total", Help: "Messages delivered by the channel layer to local channels.",
+			Name: "sidecar_layer_messages_received_total", Help: "Channel layer events handed to sockets, one per socket that gets the event.",
 		}),
 		LayerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sidecar_layer_errors_total", Help: "Failed channel layer operations by operation.",
