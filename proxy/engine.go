@@ -131,15 +131,16 @@ func (c *conn) onFrame(data []byte) {
 		c.errorFrame("invalid_json", err.Error())
 		return
 	}
+	// The handler's name: the discriminator field, or default_type when the
+	// frame has none.
+	d := r.cfg.Receive.Discriminator
+	handler, _ := msg[d].(string)
+	if _, present := msg[d]; !present {
+		handler = r.cfg.Receive.DefaultType
+	}
 	var a *action
-	if d := r.cfg.Receive.Discriminator; d != "" {
-		key, ok := msg[d].(string)
-		if _, present := msg[d]; !present && r.cfg.Receive.DefaultType != "" {
-			key, ok = r.cfg.Receive.DefaultType, true
-		}
-		if ok {
-			a = r.handlers[key]
-		}
+	if d != "" && handler != "" {
+		a = r.handlers[handler]
 	}
 	if a == nil {
 		a = r.fallback
@@ -149,16 +150,12 @@ func (c *conn) onFrame(data []byte) {
 			c.srv.metrics.FrameErrors.WithLabelValues("ignored").Inc()
 			return
 		}
-		if d := r.cfg.Receive.Discriminator; d != "" {
+		if d != "" {
 			c.errorFrame("unknown_type", "no handler for this "+d)
 		} else {
 			c.errorFrame("not_accepted", "this route does not accept frames")
 		}
 		return
-	}
-	handler, _ := msg[r.cfg.Receive.Discriminator].(string)
-	if _, present := msg[r.cfg.Receive.Discriminator]; !present {
-		handler = r.cfg.Receive.DefaultType
 	}
 	c.runAction(a, phase{event: hooks.EventReceive, handler: handler}, msg)
 }
